@@ -1,0 +1,254 @@
+"""The statistics of RCStat (SPEC §2): samples of X and Y, and estimators of E[Z].
+
+Everything here is pure tensor math on logits; nothing knows about models.
+
+Shapes. An estimator takes ``x`` of shape ``(*bx, n)`` and ``y`` of shape ``(*by, m)``: the last
+dimension holds the samples, the leading ones are batch dimensions (layers, heads, candidates…)
+that broadcast against each other. The result has the broadcast batch shape. When ``y`` is shared
+by many candidates (``by`` has a 1 where ``bx`` does not) it is sorted once and never copied per
+candidate, so scoring ``C`` candidates of ``n`` values against one ``y`` of ``m`` values costs
+
+=============  ===========================================  =================
+estimator      time                                         extra memory
+=============  ===========================================  =================
+``jensen``     O(C·n + m)                                   O(C)
+``min_y``      O(C·n + m)                                   O(C·n)
+``independent`` O(m log m + C·n log m)                      O(C·n + m)
+``lower``      O(m log m + C·n log n + C·n log m)           O(C·n + m)
+``upper``      same as ``lower``                            O(C·n + m)
+=============  ===========================================  =================
+
+They satisfy ``jensen ≤ lower ≤ independent ≤ upper ≤ min_y`` for every pair of samples.
+Inputs in half precision are promoted to float32; float64 stays float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+
+Estimator = Literal["jensen", "lower", "independent", "upper", "min_y"]
+ESTIMATORS: tuple[str, ...] = ("jensen", "lower", "independent", "upper", "min_y")
+
+
+# --------------------------------------------------------------------------------------------
+# Samples (SPEC §2)
+# --------------------------------------------------------------------------------------------
+
+
+def _as_index(positions: Sequence[int] | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(positions, dtype=torch.long, device=device).reshape(-1)
+
+
+def cross_samples(
+    logits: torch.Tensor,
+    query_positions: Sequence[int] | torch.Tensor,
+    key_positions: Sequence[int] | torch.Tensor,
+    queries: Sequence[int] | torch.Tensor,
+    keys: Sequence[int] | torch.Tensor,
+) -> torch.Tensor:
+    """Samples of the cross-contextualization ``X_s(p1, g')`` (SPEC §2).
+
+    ``logits`` has shape ``(..., r, c)``: rows are the absolute query positions
+    ``query_positions``, columns the absolute key positions ``key_positions``. Returns
+    ``f(i, j)`` for every ``i`` in ``keys`` (p1) and ``j`` in ``queries`` (g'), flattened into the
+    last dimension, shape ``(..., |g'|·|p1|)``; every pair has equal weight.
+    """
+    rows = _rows_of(query_positions, queries, logits.device)
+    cols = _rows_of(key_positions, keys, logits.device)
+    return logits.index_select(-2, rows).index_select(-1, cols).flatten(-2)
+
+
+def self_samples(
+    logits: torch.Tensor,
+    query_positions: Sequence[int] | torch.Tensor,
+    key_positions: Sequence[int] | torch.Tensor,
+    queries: Sequence[int] | torch.Tensor,
+    keys: Sequence[int] | torch.Tensor,
+) -> torch.Tensor:
+    """Samples of the self-contextualization ``Y_s(g1, g')`` (SPEC §2).
+
+    Like :func:`cross_samples` but over causal pairs only: key ``i`` in ``keys`` (g1), query ``j``
+    in ``queries`` (g'), ``i ≤ j``, the diagonal included. Raises if no pair is causal.
+    """
+    device = logits.device
+    q_abs = _as_index(queries, device)
+    k_abs = _as_index(keys, device)
+    block = logits.index_select(-2, _rows_of(query_positions, q_abs, device))
+    block = block.index_select(-1, _rows_of(key_positions, k_abs, device))
+    causal = k_abs.unsqueeze(0) <= q_abs.unsqueeze(1)
+    if not bool(causal.any()):
+        raise ValueError("Y is empty: no key of g1 precedes or equals a query of g'")
+    return block[..., causal]
+
+
+def _rows_of(
+    positions: Sequence[int] | torch.Tensor,
+    wanted: Sequence[int] | torch.Tensor,
+    device: torch.device,
+) -> torch.Tensor:
+    """Indices into ``positions`` of each absolute position in ``wanted`` (all must be present)."""
+    pos = _as_index(positions, device)
+    want = _as_index(wanted, device)
+    order = torch.argsort(pos)
+    sorted_pos = pos[order]
+    idx = torch.searchsorted(sorted_pos, want).clamp(max=max(len(pos) - 1, 0))
+    if len(pos) == 0 or not bool((sorted_pos[idx] == want).all()):
+        missing = sorted(set(want.tolist()) - set(pos.tolist()))
+        raise ValueError(f"positions {missing[:8]} are not among the computed logits")
+    return order[idx]
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators of E[Z] = E[max(X - Y, 0)] (SPEC §2)
+# --------------------------------------------------------------------------------------------
+
+
+def _promote(t: torch.Tensor) -> torch.Tensor:
+    if not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
+        return t.to(torch.float32)
+    return t
+
+
+def _fold(
+    x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """Align batch dims so that a ``y`` shared by many candidates is processed once.
+
+    Returns ``xf`` of shape ``(*b, k, n)``, ``yf`` of shape ``(*b, m)`` and ``unfold``, which maps
+    a per-candidate result of shape ``(*b, k)`` back to the broadcast batch shape of x and y.
+    """
+    if x.shape[-1] == 0 or y.shape[-1] == 0:
+        raise ValueError("estimators need at least one sample of X and one of Y")
+    dtype = torch.promote_types(_promote(x).dtype, _promote(y).dtype)
+    x, y = x.to(dtype), y.to(dtype)
+    batch = torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+    nd = len(batch)
+    x = x.reshape((1,) * (nd - x.dim() + 1) + x.shape).expand(*batch, x.shape[-1])
+    y = y.reshape((1,) * (nd - y.dim() + 1) + y.shape)
+    shared = [d for d in range(nd) if y.shape[d] == 1 and batch[d] > 1]
+    own = [d for d in range(nd) if d not in shared]
+    xf = x.permute(*own, *shared, nd)
+    kept_shape = [batch[d] for d in own]
+    shared_shape = [batch[d] for d in shared]
+    xf = xf.reshape(*kept_shape, math.prod(shared_shape), x.shape[-1])
+    yf = y.expand(*[batch[d] if d in own else 1 for d in range(nd)], y.shape[-1])
+    yf = yf.reshape(*kept_shape, y.shape[-1])
+    inverse = [0] * nd
+    for new, old in enumerate(own + shared):
+        inverse[old] = new
+
+    def unfold(r: torch.Tensor) -> torch.Tensor:
+        return r.reshape(tuple(kept_shape + shared_shape)).permute(tuple(inverse))
+
+    return xf, yf, unfold
+
+
+class _SortedY:
+    """Sorted ``y`` with prefix sums: counts, partial sums and the integral of Q_Y."""
+
+    def __init__(self, y: torch.Tensor) -> None:
+        self.m = y.shape[-1]
+        self.sorted = torch.sort(y, dim=-1).values
+        zero = torch.zeros_like(self.sorted[..., :1])
+        self.prefix = torch.cat([zero, torch.cumsum(self.sorted, dim=-1)], dim=-1)
+
+    def count_below(self, x: torch.Tensor) -> torch.Tensor:
+        """``#{b : y_b < x}`` for every value of ``x`` (shape ``(*b, k, n)``)."""
+        flat = x.reshape(*x.shape[:-2], -1).contiguous()
+        return torch.searchsorted(self.sorted, flat, side="left").reshape(x.shape)
+
+    def sum_below(self, count: torch.Tensor) -> torch.Tensor:
+        """Sum of the ``count`` smallest values of y."""
+        return self._gather(self.prefix, count)
+
+    def integral(self, u: torch.Tensor) -> torch.Tensor:
+        """``G(u) = ∫₀ᵘ Q_Y(v) dv`` for ``u ∈ [0, 1]``; Q_Y is the left-continuous quantile."""
+        scaled = u * self.m
+        k = torch.floor(scaled).long().clamp(0, self.m - 1)
+        step = self._gather(self.sorted, k)
+        return (self._gather(self.prefix, k) + (scaled - k) * step) / self.m
+
+    @staticmethod
+    def _gather(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        flat = idx.reshape(*idx.shape[:-2], -1)
+        return torch.gather(table, -1, flat).reshape(idx.shape)
+
+
+def jensen(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(mean x − mean y)^+``: a lower bound on E[Z] for every coupling (SPEC §2)."""
+    xf, yf, unfold = _fold(x, y)
+    return unfold((xf.mean(-1) - yf.mean(-1, keepdim=True)).clamp_min(0))
+
+
+def min_y(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``mean_a (x_a − min y)^+``: the cheapest upper bound (SPEC §2)."""
+    xf, yf, unfold = _fold(x, y)
+    floor = yf.amin(-1, keepdim=True).unsqueeze(-1)
+    return unfold((xf - floor).clamp_min(0).mean(-1))
+
+
+def independent(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(1/nm) Σ_a Σ_b (x_a − y_b)^+``: E[Z] for independent X and Y (SPEC §2)."""
+    xf, yf, unfold = _fold(x, y)
+    ys = _SortedY(yf)
+    below = ys.count_below(xf)
+    per_value = below * xf - ys.sum_below(below)
+    return unfold(per_value.mean(-1) / ys.m)
+
+
+def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``∫₀¹ (Q_X(u) − Q_Y(u))^+ du``: the comonotone coupling, min over couplings (SPEC §2).
+
+    Exact on the merged grid of both step functions: on the u-interval of ``x_(i)`` the
+    integrand is positive exactly where ``Q_Y(u) < x_(i)``, i.e. for ``u ≤ #{y < x_(i)}/m``.
+    """
+    xf, yf, unfold = _fold(x, y)
+    ys = _SortedY(yf)
+    xs = torch.sort(xf, dim=-1).values
+    n = xs.shape[-1]
+    start = (torch.arange(n, dtype=xs.dtype, device=xs.device) / n).expand_as(xs)
+    end = torch.minimum(start + 1.0 / n, ys.count_below(xs).to(xs.dtype) / ys.m)
+    end = torch.maximum(end, start)
+    area = xs * (end - start) - (ys.integral(end) - ys.integral(start))
+    return unfold(area.sum(-1))
+
+
+def upper(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``∫₀¹ (Q_X(u) − Q_Y(1−u))^+ du``: the countermonotone coupling, max over couplings.
+
+    The bound from the marginals alone (SPEC §2). On the u-interval of ``x_(i)`` the integrand is
+    positive exactly where ``1 − u < #{y < x_(i)}/m``.
+    """
+    xf, yf, unfold = _fold(x, y)
+    ys = _SortedY(yf)
+    xs = torch.sort(xf, dim=-1).values
+    n = xs.shape[-1]
+    start = (torch.arange(n, dtype=xs.dtype, device=xs.device) / n).expand_as(xs)
+    stop = start + 1.0 / n
+    begin = torch.maximum(start, 1.0 - ys.count_below(xs).to(xs.dtype) / ys.m)
+    begin = torch.minimum(begin, stop)
+    # ∫_begin^stop Q_Y(1 − u) du = G(1 − begin) − G(1 − stop)
+    area = xs * (stop - begin) - (ys.integral(1.0 - begin) - ys.integral((1.0 - stop).clamp_min(0)))
+    return unfold(area.sum(-1))
+
+
+_IMPLEMENTATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "jensen": jensen,
+    "lower": lower,
+    "independent": independent,
+    "upper": upper,
+    "min_y": min_y,
+}
+
+
+def expected_rc(x: torch.Tensor, y: torch.Tensor, estimator: Estimator = "independent") -> torch.Tensor:
+    """Estimate ``E[Z] = E[max(X − Y, 0)]`` from samples with the named estimator (SPEC §2)."""
+    try:
+        fn = _IMPLEMENTATIONS[estimator]
+    except KeyError:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}") from None
+    return fn(x, y)
