@@ -1,0 +1,54 @@
+"""Load a causal LM and its tokenizer by name: the embedded default, a local path, or a hub id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rcstat.errors import RCStatError
+from rcstat.models.embedded import DEFAULT_MODEL, prepare_default_model
+
+ALIASES = {DEFAULT_MODEL, "default", "smollm2"}
+
+
+def resolve(name_or_path: str | None) -> str:
+    """Directory or hub id to hand to ``from_pretrained``; prepares the default model if needed."""
+    if name_or_path is None or name_or_path.lower() in ALIASES:
+        return str(prepare_default_model())
+    return name_or_path
+
+
+def load_model(
+    name_or_path: str | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    attn_implementation: str | None = None,
+):  # noqa: ANN201 - (PreTrainedModel, PreTrainedTokenizerBase)
+    """Load ``(model, tokenizer)`` in eval mode. ``None`` means the embedded default model.
+
+    Any Hugging Face model id or local checkpoint directory works; failures (no such path, no
+    network, not a causal LM) raise :class:`RCStatError` with a one-line reason.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    source = resolve(name_or_path)
+    looks_local = source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+    if looks_local and not Path(source).expanduser().is_dir():
+        raise RCStatError(f"model path {source!r} does not exist or is not a directory")
+    kwargs = {"dtype": dtype}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RCStatError(
+            f"cannot load model {source!r}: {reason} "
+            f"(pass a local checkpoint directory, a reachable hub id, or {DEFAULT_MODEL!r})"
+        ) from err
+    return model.to(device).eval(), tokenizer
