@@ -48,9 +48,7 @@ def _qwen2() -> torch.nn.Module:
 def _qwen3() -> torch.nn.Module:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    return Qwen3ForCausalLM(
-        Qwen3Config(**COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=24)
-    )
+    return Qwen3ForCausalLM(Qwen3Config(**COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=24))
 
 
 def _phi3() -> torch.nn.Module:

@@ -107,7 +107,7 @@ def prepare_default_model(force: bool = False) -> Path:
     return target
 
 
-def repair_tokenizer(source):  # noqa: ANN001, ANN201 - transformers tokenizer types
+def repair_tokenizer(source):
     """Rebuild the GGUF tokenizer as SmolLM2's own byte-level BPE tokenizer.
 
     Some ``transformers`` versions convert it as a CodeLlama tokenizer: end-of-turn becomes
@@ -135,7 +135,7 @@ def repair_tokenizer(source):  # noqa: ANN001, ANN201 - transformers tokenizer t
     return tokenizer
 
 
-def check_tokenizer(tokenizer) -> None:  # noqa: ANN001
+def check_tokenizer(tokenizer) -> None:
     """Fail loudly if end-of-turn, BOS handling or byte-level round trips are wrong."""
     probe = "Héllo wörld,\n  a test <|im_end|> ok"
     ids = tokenizer(probe, add_special_tokens=True).input_ids

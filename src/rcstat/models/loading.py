@@ -25,7 +25,7 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     attn_implementation: str | None = None,
-):  # noqa: ANN201 - (PreTrainedModel, PreTrainedTokenizerBase)
+):
     """Load ``(model, tokenizer)`` in eval mode. ``None`` means the embedded default model.
 
     Any Hugging Face model id or local checkpoint directory works; failures (no such path, no

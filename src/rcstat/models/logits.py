@@ -2,8 +2,8 @@
 
 ``f(i, j) = <q_j, k_i> · scaling`` with exactly the tensors the model feeds to its softmax:
 post-RoPE, post q/k-norm where the model has one, times the module's own ``scaling``, without the
-mask. (Gemma 3 declares ``attn_logit_softcapping`` but does not apply it in attention; neither do we.) Under GQA the key of a query
-head is the key of its KV head.
+mask. Under GQA the key of a query head is the key of its KV head. (Gemma 3 declares
+``attn_logit_softcapping`` but does not apply it in attention; neither do we.)
 
 The model's own forward keeps its fast attention (sdpa, flash…): queries are recomputed for the
 requested rows only, from the layer's input, and keys are read from the KV cache (or recomputed
@@ -195,9 +195,7 @@ class LogitCapture:
 
     def __enter__(self) -> LogitCapture:
         for layer in self.layers:
-            self._handles.append(
-                layer.module.register_forward_hook(self._hook(layer), with_kwargs=True)
-            )
+            self._handles.append(layer.module.register_forward_hook(self._hook(layer), with_kwargs=True))
         return self
 
     def __exit__(
@@ -213,7 +211,9 @@ class LogitCapture:
             with torch.no_grad():
                 q = layer_queries(layer, hidden, pos, self.rows)
                 if self.on_layer is not None:
-                    self.on_layer(layer.index, logits(layer, q, _full_keys(layer, hidden, pos, cache, cache_position)))
+                    self.on_layer(
+                        layer.index, logits(layer, q, _full_keys(layer, hidden, pos, cache, cache_position))
+                    )
                     return
                 self.queries[layer.index] = q
                 if _cache_keys(cache, layer.index, _total_length(hidden, cache_position)) is None:
@@ -237,4 +237,3 @@ class LogitCapture:
         """``(layer_index, logits)`` for every captured layer, one layer in memory at a time."""
         for index in sorted(self.queries):
             yield index, self.logits(index, cache)
-
