@@ -126,6 +126,35 @@ def test_unknown_estimator_and_empty_samples() -> None:
         stats.expected_rc(torch.ones(0), torch.ones(2))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    y=st.lists(st.integers(-6, 6).map(float) | st.floats(-9, 9, width=32), min_size=1, max_size=60),
+    x=st.lists(st.integers(-8, 8).map(float) | st.floats(-12, 12, width=32), min_size=1, max_size=300),
+)
+def test_bucketed_count_below_is_exact(x: list[float], y: list[float]) -> None:
+    """The bucketed search (used for large inputs) against a binary search, with ties and repeats."""
+    sorted_y = stats._SortedY(torch.tensor([y]))
+    sorted_y.min_samples = 0
+    xs = torch.tensor([x]).reshape(1, -1, 1).expand(1, len(x), 4)  # ≥ 4 queries per y
+    want = torch.searchsorted(sorted_y.sorted, xs.reshape(1, -1).contiguous()).reshape(xs.shape)
+    for scan in (0, 8, 10**6):  # fallback, default and always-bucketed paths
+        sorted_y.max_bucket_scan = scan
+        assert torch.equal(sorted_y.count_below(xs), want)
+
+
+@pytest.mark.parametrize("name", stats.ESTIMATORS)
+def test_large_inputs_take_the_bucketed_path_exactly(name: str) -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 200, 16, generator=g, dtype=torch.float64).round(decimals=1)  # ties with y
+    y = torch.randn(3, 1, 120, generator=g, dtype=torch.float64).round(decimals=2)
+    table = stats._SortedY(y.reshape(3, 120))
+    assert table._bucket_table()[-1] <= table.max_bucket_scan  # the bucketed path is taken
+    got = stats.expected_rc(x, y, name)
+    for h, c in itertools.product(range(3), range(0, 200, 17)):
+        want = REFERENCES[name](x[h, c].tolist(), y[h, 0].tolist())
+        assert float(got[h, c]) == pytest.approx(want, abs=1e-9)
+
+
 # ---- samples of X and Y ---------------------------------------------------------------------
 
 
