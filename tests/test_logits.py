@@ -116,3 +116,52 @@ def test_after_pass_needs_the_cache() -> None:
         capture.logits(0)
     with pytest.raises(RCStatError, match="no queries were captured"):
         capture.logits(99, cache)
+
+
+def test_engine_inside_a_kvpress_press() -> None:
+    """A kvpress ScorerPress that scores keys by expected RC with the engine, as SPEC §3 will."""
+    from dataclasses import dataclass
+
+    from kvpress import ScorerPress
+
+    from rcstat import stats
+    from rcstat.models.logits import attention_layers, layer_queries, logits
+
+    window = 4
+
+    @dataclass
+    class TinyRCPress(ScorerPress):
+        compression_ratio: float = 0.5
+
+        def post_init_from_model(self, model: torch.nn.Module) -> None:
+            self.layers = {la.index: la for la in attention_layers(model)}
+
+        def score(self, module, hidden_states, keys, values, attentions, kwargs) -> torch.Tensor:
+            layer = self.layers[module.layer_idx]
+            q = layer_queries(layer, hidden_states, kwargs["position_embeddings"], slice(-window, None))
+            lg = logits(layer, q, keys)  # (batch, heads, window, keys)
+            n = keys.shape[-2]
+            rows = list(range(n - window, n))
+            y = stats.self_samples(lg, rows, range(n), rows, rows)
+            rc = stats.expected_rc(lg.transpose(-1, -2), y.unsqueeze(-2))  # (batch, heads, keys)
+            b, h_kv = keys.shape[:2]
+            rc = rc.reshape(b, h_kv, -1, n).amax(2)  # GQA: max over the heads of a group
+            rc[..., -window:] = rc.max() + 1  # keep the window
+            self.last_scores = rc
+            return rc
+
+    model = tiny_model("llama-gqa")
+    ids = torch.randint(3, 128, (2, 16), generator=torch.Generator().manual_seed(5))
+    press = TinyRCPress()
+    cache = DynamicCache(config=model.config)
+    with press(model), torch.no_grad():
+        model(ids, past_key_values=cache)
+    assert cache.layers[0].keys.shape[-2] == 8  # half of the 16 keys evicted, for real
+
+    captured = {}
+    with LogitCapture(model, range(12, 16), on_layer=captured.__setitem__), torch.no_grad():
+        model(ids)
+    lg = captured[model.config.num_hidden_layers - 1]
+    y = stats.self_samples(lg, range(12, 16), range(16), range(12, 16), range(12, 16))
+    want = stats.expected_rc(lg.transpose(-1, -2), y.unsqueeze(-2)).reshape(2, 2, 2, 16).amax(2)
+    torch.testing.assert_close(press.last_scores[..., :-window], want[..., :-window])
