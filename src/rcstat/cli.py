@@ -41,8 +41,11 @@ def cmd_model_prepare(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from rcstat.demo import format_table, run_demo
     from rcstat.models import DEFAULT_MODEL, load_model
+    from rcstat.models.embedded import is_prepared
 
     name = args.model or DEFAULT_MODEL
+    if args.model is None and not is_prepared():
+        _say("first run: converting the embedded default model once (about 30 s)…")
     _say(f"loading {name}…")
     model, tokenizer = load_model(args.model)
     _say("generating an answer and streaming its logits through every layer…")
