@@ -8,15 +8,18 @@ that broadcast against each other. The result has the broadcast batch shape. Whe
 by many candidates (``by`` has a 1 where ``bx`` does not) it is sorted once and never copied per
 candidate, so scoring ``C`` candidates of ``n`` values against one ``y`` of ``m`` values costs
 
-=============  ===========================================  =================
-estimator      time                                         extra memory
-=============  ===========================================  =================
-``jensen``     O(C·n + m)                                   O(C)
-``min_y``      O(C·n + m)                                   O(C·n)
-``independent`` O(m log m + C·n log m)                      O(C·n + m)
-``lower``      O(m log m + C·n log n + C·n log m)           O(C·n + m)
-``upper``      same as ``lower``                            O(C·n + m)
-=============  ===========================================  =================
+===============  ==========================================  ============
+estimator        time                                        extra memory
+===============  ==========================================  ============
+``jensen``       O(C·n + m)                                  O(C)
+``min_y``        O(C·n + m)                                  O(C·n)
+``independent``  O(m log m + C·n · count)                    O(C·n + m)
+``lower``        O(m log m + C·n log n + C·n · count)        O(C·n + m)
+``upper``        same as ``lower``                           O(C·n + m)
+===============  ==========================================  ============
+
+``count`` is the cost of ``#{y < x}`` for one x: O(log m) by binary search, O(1) on average with
+the bucketed search used for large inputs (see ``_SortedY``).
 
 They satisfy ``jensen ≤ lower ≤ independent ≤ upper ≤ min_y`` for every pair of samples.
 Inputs in half precision are promoted to float32; float64 stays float64.
@@ -26,12 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 Estimator = Literal["jensen", "lower", "independent", "upper", "min_y"]
-ESTIMATORS: tuple[str, ...] = ("jensen", "lower", "independent", "upper", "min_y")
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)  # in the order of the bounds
 
 
 # --------------------------------------------------------------------------------------------
@@ -41,6 +44,18 @@ ESTIMATORS: tuple[str, ...] = ("jensen", "lower", "independent", "upper", "min_y
 
 def _as_index(positions: Sequence[int] | torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(positions, dtype=torch.long, device=device).reshape(-1)
+
+
+def _block(
+    logits: torch.Tensor,
+    query_positions: Sequence[int] | torch.Tensor,
+    key_positions: Sequence[int] | torch.Tensor,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+) -> torch.Tensor:
+    """The ``(..., |queries|, |keys|)`` block of ``logits`` at the given absolute positions."""
+    block = logits.index_select(-2, _rows_of(query_positions, queries, logits.device))
+    return block.index_select(-1, _rows_of(key_positions, keys, logits.device))
 
 
 def cross_samples(
@@ -57,9 +72,8 @@ def cross_samples(
     ``f(i, j)`` for every ``i`` in ``keys`` (p1) and ``j`` in ``queries`` (g'), flattened into the
     last dimension, shape ``(..., |g'|·|p1|)``; every pair has equal weight.
     """
-    rows = _rows_of(query_positions, queries, logits.device)
-    cols = _rows_of(key_positions, keys, logits.device)
-    return logits.index_select(-2, rows).index_select(-1, cols).flatten(-2)
+    q_abs, k_abs = _as_index(queries, logits.device), _as_index(keys, logits.device)
+    return _block(logits, query_positions, key_positions, q_abs, k_abs).flatten(-2)
 
 
 def self_samples(
@@ -74,15 +88,11 @@ def self_samples(
     Like :func:`cross_samples` but over causal pairs only: key ``i`` in ``keys`` (g1), query ``j``
     in ``queries`` (g'), ``i ≤ j``, the diagonal included. Raises if no pair is causal.
     """
-    device = logits.device
-    q_abs = _as_index(queries, device)
-    k_abs = _as_index(keys, device)
-    block = logits.index_select(-2, _rows_of(query_positions, q_abs, device))
-    block = block.index_select(-1, _rows_of(key_positions, k_abs, device))
+    q_abs, k_abs = _as_index(queries, logits.device), _as_index(keys, logits.device)
     causal = k_abs.unsqueeze(0) <= q_abs.unsqueeze(1)
     if not bool(causal.any()):
         raise ValueError("Y is empty: no key of g1 precedes or equals a query of g'")
-    return block[..., causal]
+    return _block(logits, query_positions, key_positions, q_abs, k_abs)[..., causal]
 
 
 def _rows_of(
