@@ -248,7 +248,7 @@ def independent(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     xf, yf, unfold = _fold(x, y)
     ys = _SortedY(yf)
     below = ys.count_below(xf)
-    per_value = below * xf - ys.sum_below(below)
+    per_value = (below * xf - ys.sum_below(below)).clamp_min(0)  # Σ_b (x − y_b)^+ ≥ 0, up to rounding
     return unfold(per_value.mean(-1) / ys.m)
 
 
@@ -277,7 +277,7 @@ def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     end = torch.minimum(reach, stop)
     g_end = torch.where(reach < stop, ys.sum_below(count) / ys.m, g[..., 1:])
     area = xs * (end - start) - (g_end - g[..., :-1])
-    return unfold(torch.where(end > start, area, 0).sum(-1))
+    return unfold(torch.where(end > start, area.clamp_min(0), 0).sum(-1))  # each term ≥ 0 up to rounding
 
 
 def upper(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -295,7 +295,7 @@ def upper(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     begin = torch.maximum(1.0 - reach, start)
     g_begin = torch.where(1.0 - reach > start, ys.sum_below(count) / ys.m, g[..., :-1])
     area = xs * (stop - begin) - (g_begin - g[..., 1:])
-    return unfold(torch.where(begin < stop, area, 0).sum(-1))
+    return unfold(torch.where(begin < stop, area.clamp_min(0), 0).sum(-1))  # each term ≥ 0 up to rounding
 
 
 _IMPLEMENTATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
