@@ -28,6 +28,14 @@ def test_missing_default_model_package_names_the_fix(monkeypatch) -> None:
         embedded.locate_gguf()
 
 
+def test_checksum_mismatch_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("RCSTAT_HOME", str(tmp_path))
+    monkeypatch.setattr(embedded, "GGUF_SHA256", "0" * 64)
+    with pytest.raises(RCStatError, match="checksum mismatch"):
+        embedded.prepare_default_model()
+    assert not (tmp_path / "models").exists()  # nothing half-written
+
+
 def test_prepared_marker_is_checked(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RCSTAT_HOME", str(tmp_path))
     assert not embedded.is_prepared()

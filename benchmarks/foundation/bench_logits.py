@@ -40,6 +40,9 @@ from rcstat.models import DEFAULT_MODEL, load_model
 from rcstat.models.logits import LogitCapture
 
 HERE = Path(__file__).resolve().parent
+# Only for memory workers: unmapping every freed large block makes peak RSS exact but slows
+# allocation-heavy code several-fold, so timing workers run with the default allocator.
+MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 CONFIGS = ["prefill", "prefill+logits", *[f"prefill+{e}" for e in stats.ESTIMATORS]]
 
 
@@ -108,10 +111,9 @@ def worker_memory(args: argparse.Namespace) -> dict:
     return {"rss_after_load_mb": loaded, "peak_rss_mb": peak, "peak_increment_mb": peak - loaded}
 
 
-def spawn(extra: list[str], common: list[str]) -> dict:
+def spawn(extra: list[str], common: list[str], env: dict[str, str] | None = None) -> dict:
     cmd = [sys.executable, __file__, *common, *extra]
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -246,7 +248,9 @@ def main() -> None:
         memory = {}
         for config in CONFIGS:
             print(f"[{n} tokens] peak memory of {config}…", file=sys.stderr, flush=True)
-            memory[config] = spawn(["--worker", "memory", "--length", str(n), "--config", config], common)
+            memory[config] = spawn(
+                ["--worker", "memory", "--length", str(n), "--config", config], common, env=MEMORY_ENV
+            )
         lengths[str(n)] = {"time": timing, "memory": memory}
 
     top = lengths[max(lengths, key=int)]

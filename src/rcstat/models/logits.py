@@ -58,31 +58,38 @@ class AttentionLayer:
         return float(self.module.scaling)
 
 
-def attention_layers(model: nn.Module) -> list[AttentionLayer]:
-    """The attention modules of a decoder-only model, checked for what the engine needs.
+def attention_layer(module: nn.Module, owner: str | None = None) -> AttentionLayer:
+    """Check one attention module for what the engine needs and wrap it.
 
     Raises :class:`RCStatError` naming what is missing for an unsupported architecture.
     """
+    missing = [a for a in ("config", "head_dim", "scaling", "layer_idx") if not hasattr(module, a)]
+    if not (hasattr(module, "qkv_proj") or (hasattr(module, "q_proj") and hasattr(module, "k_proj"))):
+        missing.append("q_proj/k_proj or qkv_proj")
+    rope = getattr(sys.modules.get(type(module).__module__), "apply_rotary_pos_emb", None)
+    if rope is None:
+        missing.append("apply_rotary_pos_emb in its modeling module")
+    if missing:
+        raise RCStatError(
+            f"{owner or type(module).__name__} is not supported: "
+            f"{type(module).__name__} lacks {', '.join(missing)}"
+        )
+    return AttentionLayer(index=module.layer_idx, module=module, rope=rope)
+
+
+def attention_layers(model: nn.Module) -> list[AttentionLayer]:
+    """The attention modules of a decoder-only model, each checked by :func:`attention_layer`."""
+    name = type(model).__name__
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
     blocks = getattr(decoder, "layers", None)
     if blocks is None:
-        raise RCStatError(f"{type(model).__name__} is not supported: no decoder with a `layers` list")
+        raise RCStatError(f"{name} is not supported: no decoder with a `layers` list")
     layers = []
     for i, block in enumerate(blocks):
         module = getattr(block, "self_attn", None)
         if module is None:
-            raise RCStatError(f"{type(model).__name__} is not supported: decoder layer {i} has no self_attn")
-        missing = [a for a in ("config", "head_dim", "scaling", "layer_idx") if not hasattr(module, a)]
-        if not (hasattr(module, "qkv_proj") or (hasattr(module, "q_proj") and hasattr(module, "k_proj"))):
-            missing.append("q_proj/k_proj or qkv_proj")
-        rope = getattr(sys.modules.get(type(module).__module__), "apply_rotary_pos_emb", None)
-        if rope is None:
-            missing.append("apply_rotary_pos_emb in its modeling module")
-        if missing:
-            raise RCStatError(
-                f"{type(model).__name__} is not supported: {type(module).__name__} lacks {', '.join(missing)}"
-            )
-        layers.append(AttentionLayer(index=module.layer_idx, module=module, rope=rope))
+            raise RCStatError(f"{name} is not supported: decoder layer {i} has no self_attn")
+        layers.append(attention_layer(module, owner=name))
     return layers
 
 
