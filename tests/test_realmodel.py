@@ -91,3 +91,24 @@ def test_demo_finds_the_passage_the_answer_came_from(prepared: str, capsys) -> N
     assert best["index"] == 2
     bounds = list(result["bounds_top_head_best_passage"].values())
     assert all(a <= b + 1e-6 for a, b in itertools.pairwise(bounds))
+
+
+def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) -> None:
+    """Query-aware compression at ratio 0.5 on the default model: the answer survives."""
+    from transformers import pipeline
+
+    from rcstat.kv import RCStatPress
+
+    model, tokenizer = default_model
+    filler = " ".join(
+        f"Note {i}: the weather report for district {i} mentioned light rain and mild winds."
+        for i in range(40)
+    )
+    needle = "The secret code word for the vault is PELICAN."
+    context = filler[: len(filler) // 2] + " " + needle + " " + filler[len(filler) // 2 :]
+    question = "What is the secret code word for the vault? Answer with the word only."
+    pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
+    press = RCStatPress(compression_ratio=0.5, window_size=16)
+    answer = pipe(context + "\n" + question, question="", press=press, max_new_tokens=16)["answer"]
+    assert "PELICAN" in answer.upper()
+    assert 0.45 <= sum(press.kept.values()) / len(press.kept) <= 0.55

@@ -118,14 +118,16 @@ def spawn(extra: list[str], common: list[str], env: dict[str, str] | None = None
 
 
 def git_commit() -> str:
+    """Short commit of the checkout, ``-dirty`` if the code measured (src, benchmarks) differs."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        dirty = git(
+            "status", "--porcelain", "--untracked-files=no", "--", "../../src", ".", "../../pyproject.toml"
         )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
+        return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
     except OSError:
         return "unknown"
 
