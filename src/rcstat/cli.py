@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   rcstat demo                     # RC statistics of a real answer on the default model
   rcstat demo --format json       # the same, as one JSON object
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
+  rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
 """
 
 
@@ -56,6 +57,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_table(result))
+    return 0
+
+
+def _git_commit() -> str | None:
+    """Short commit of the checkout rcstat runs from (``-dirty`` with local changes), if any."""
+    import subprocess
+    from pathlib import Path
+
+    def git(*args: str) -> str:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here, check=False).stdout
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD").strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+    except OSError:
+        return None
+    return (commit + ("-dirty" if dirty else "")) or None
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"compression ratios must be in [0, 1), got {text!r}")
+    return values
+
+
+def cmd_bench_kv(args: argparse.Namespace) -> int:
+    from rcstat.kv.bench import load_samples, parse_presses, run_kv_bench
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    presses = parse_presses(args.press.split(","))
+    samples = load_samples(args.data, limit=args.limit)
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(samples), desc="samples", file=sys.stderr)
+    cells = run_kv_bench(
+        model,
+        tokenizer,
+        samples,
+        presses,
+        args.compression_ratio,
+        query_aware=args.query_aware,
+        max_new_tokens=args.max_new_tokens,
+        progress=(lambda done, total: bar.update(1)) if bar else None,
+    )
+    if bar:
+        bar.close()
+    meta = {"model": name, "data": str(args.data), "commit": _git_commit(), "query_aware": args.query_aware}
+    results = [{**meta, **cell.summary()} for cell in cells]
+    if args.format == "json":
+        print(json.dumps(results[0] if len(results) == 1 else {**meta, "results": results}, indent=2))
+        return 0
+    print(f"model {name}, data {args.data}, {'query-aware' if args.query_aware else 'query-agnostic'}")
+    print("| press | ratio | accuracy | 95% CI | agrees with full cache | n | compression s |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for r in results:
+        low, high = r["ci95"]
+        print(
+            f"| {r['press']} | {r['compression_ratio']:.2f} | {r['accuracy']:.3f} | "
+            f"[{low:.3f}, {high:.3f}] | {r['agreement_with_full_cache']:.3f} | {r['n']} | "
+            f"{r['compression_seconds_mean']:.3f} |"
+        )
     return 0
 
 
@@ -102,6 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--top-k", type=_positive_int, default=10, help="heads used to score passages")
     demo.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    bench_sub.required = True
+    kv = bench_sub.add_parser(
+        "kv",
+        help="KV-cache compression: presses × ratios on a JSONL dataset",
+        description="Prefill each sample once, replay every press × ratio on it, answer greedily, and "
+        "report accuracy (answer contains an accepted string) with 95%% Wilson intervals.",
+    )
+    kv.add_argument("--data", required=True, help="JSONL with context, question, answers (- for stdin)")
+    kv.add_argument("--press", default="rcstat", help="comma-separated press names, e.g. rcstat,snapkv,none")
+    kv.add_argument("--compression-ratio", type=_ratios, default=[0.5], help="comma-separated, e.g. 0.5,0.75")
+    kv.add_argument("--model", help="model id or local path (default: the embedded SmolLM2-135M-Instruct)")
+    kv.add_argument(
+        "--query-aware", action="store_true", help="put the question inside the compressed context"
+    )
+    kv.add_argument("--max-new-tokens", type=_positive_int, default=32)
+    kv.add_argument("--limit", type=_positive_int, help="use the first N samples only")
+    kv.add_argument("--format", choices=("table", "json"), default="table")
+    kv.set_defaults(func=cmd_bench_kv)
     return parser
 
 

@@ -1,0 +1,89 @@
+"""``rcstat bench kv``: the data format, press names, intervals and the command's output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rcstat import cli
+from rcstat.errors import RCStatError
+from rcstat.kv.bench import load_samples, parse_presses, wilson
+
+FILLER = " ".join(f"On day {i} the weather stayed mild and the market opened on time." for i in range(12))
+
+
+def write_samples(path) -> None:
+    rows = [
+        {
+            "context": f"The vault's code word is PELICAN. {FILLER}",
+            "question": "What is the vault's code word?",
+            "answers": ["PELICAN"],
+        },
+        {
+            "context": f"{FILLER} Maria keeps her spare key under the blue flowerpot.",
+            "question": "Where does Maria keep her spare key?",
+            "answers": ["flowerpot", "flower pot"],
+        },
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+
+
+def test_press_names_and_samples(tmp_path) -> None:
+    assert parse_presses(["rcstat", " snapkv", "none"]) == ["rcstat", "snapkv", "none"]
+    with pytest.raises(RCStatError, match="unknown press h2o"):
+        parse_presses(["rcstat", "h2o"])
+    path = tmp_path / "d.jsonl"
+    good, bad = (
+        '{"context": "c", "question": "q", "answers": "a"}',
+        '{"context": "c", "question": "q", "answers": []}',
+    )
+    path.write_text(f"{good}\n{bad}\n")
+    with pytest.raises(RCStatError, match="record 2: `answers` must be a non-empty list"):
+        load_samples(path)
+    path.write_text('{"context": "c", "question": "q", "answers": "a"}\n')
+    assert load_samples(path)[0].answers == ("a",)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "kv", "--data", "x.jsonl", "--compression-ratio", "1.5"],
+        ["bench", "kv", "--data", "x.jsonl", "--compression-ratio", "half"],
+        ["bench", "kv"],
+    ],
+)
+def test_bad_options_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+
+
+def test_missing_data_is_one_line(tmp_path, capsys) -> None:
+    assert cli.main(["bench", "kv", "--data", str(tmp_path / "none.jsonl")]) == 2
+    assert capsys.readouterr().err.strip().endswith("no such file")
+
+
+@pytest.mark.realmodel
+def test_bench_kv_json_on_the_default_model(tmp_path, capsys) -> None:
+    data = tmp_path / "kv.jsonl"
+    write_samples(data)
+    argv = ["bench", "kv", "--data", str(data), "--max-new-tokens", "12", "--format", "json"]
+    assert cli.main([*argv, "--press", "rcstat", "--compression-ratio", "0.75"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["n"] == 2 and 0 <= single["accuracy"] <= 1 and single["press"] == "rcstat"
+    assert cli.main([*argv, "--press", "rcstat,snapkv,none", "--compression-ratio", "0.5,0.75"]) == 0
+    many = json.loads(capsys.readouterr().out)
+    cells = {(r["press"], r["compression_ratio"]) for r in many["results"]}
+    assert cells == {("rcstat", 0.5), ("rcstat", 0.75), ("snapkv", 0.5), ("snapkv", 0.75), ("none", 0.0)}
+    full = next(r for r in many["results"] if r["press"] == "none")
+    assert full["agreement_with_full_cache"] == 1.0
+    assert all(
+        {"press", "compression_ratio", "accuracy", "n", "ci95", "commit"} <= set(r) for r in many["results"]
+    )
