@@ -141,6 +141,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MODEL_HELP = "model id or local path (default: the embedded SmolLM2-135M-Instruct)"
+
+
+def _group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str) -> argparse._SubParsersAction:
+    """A command whose own sub-commands are required (``rcstat model …``, ``rcstat bench …``)."""
+    group = sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", metavar=metavar)
+    group.required = True
+    return group
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rcstat",
@@ -152,9 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    model = sub.add_parser("model", help="manage the embedded default model")
-    model_sub = model.add_subparsers(dest="model_command", metavar="ACTION")
-    model_sub.required = True
+    model_sub = _group(sub, "model", "manage the embedded default model", "ACTION")
     prepare = model_sub.add_parser(
         "prepare",
         help="convert the embedded GGUF to a cached safetensors model and print its directory",
@@ -169,15 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="RC statistics of a real answer on the default model",
         description="Generate an answer about five passages, then score passages and heads by expected RC.",
     )
-    demo.add_argument("--model", help="model id or local path (default: the embedded SmolLM2-135M-Instruct)")
+    demo.add_argument("--model", help=MODEL_HELP)
     demo.add_argument("--estimator", choices=ESTIMATORS, default="independent", help="E[Z] estimator")
     demo.add_argument("--top-k", type=_positive_int, default=10, help="heads used to score passages")
     demo.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     demo.set_defaults(func=cmd_demo)
 
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
-    bench_sub.required = True
+    bench_sub = _group(sub, "bench", "benchmarks", "BENCHMARK")
     kv = bench_sub.add_parser(
         "kv",
         help="KV-cache compression: presses × ratios on a JSONL dataset",
@@ -187,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("--data", required=True, help="JSONL with context, question, answers (- for stdin)")
     kv.add_argument("--press", default="rcstat", help="comma-separated press names, e.g. rcstat,snapkv,none")
     kv.add_argument("--compression-ratio", type=_ratios, default=[0.5], help="comma-separated, e.g. 0.5,0.75")
-    kv.add_argument("--model", help="model id or local path (default: the embedded SmolLM2-135M-Instruct)")
+    kv.add_argument("--model", help=MODEL_HELP)
     kv.add_argument(
         "--query-aware", action="store_true", help="put the question inside the compressed context"
     )
