@@ -87,3 +87,32 @@ def test_bench_kv_json_on_the_default_model(tmp_path, capsys) -> None:
     assert all(
         {"press", "compression_ratio", "accuracy", "n", "ci95", "commit"} <= set(r) for r in many["results"]
     )
+
+
+def test_needle_samples_place_the_needle_at_depth() -> None:
+    class Words:  # a whitespace tokenizer: one token per word
+        def __call__(self, text: str, add_special_tokens: bool = False):
+            return type("Enc", (), {"input_ids": text.split()})()
+
+    from rcstat.kv.tasks import needle_samples
+
+    text = ". ".join(f"Sentence number {i} is here" for i in range(200)) + "."
+    samples = needle_samples(Words(), [text], lengths=[100, 300], depths=[0.0, 0.5, 1.0], per_cell=2, seed=3)
+    assert len(samples) == 12
+    for sample in samples:
+        number = sample.answers[0]
+        assert f"is {number}." in sample.context and number.isdigit()
+        assert "special magic number" in sample.question
+    first = samples[0].context  # depth 0: the needle opens the haystack
+    assert first.startswith("The special magic number")
+    assert samples[5].context.endswith(f"is {samples[5].answers[0]}.")  # depth 1 of length 100
+    again = needle_samples(Words(), [text], lengths=[100, 300], depths=[0.0, 0.5, 1.0], per_cell=2, seed=3)
+    assert again == samples
+
+
+@pytest.mark.realmodel
+def test_bench_kv_needle_task(capsys) -> None:
+    argv = ["bench", "kv", "--task", "needle", "--lengths", "256", "--depths", "0.5", "--per-cell", "1"]
+    assert cli.main([*argv, "--press", "rcstat", "--max-new-tokens", "12", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 1 and result["data"].startswith("needle(")

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   rcstat demo --format json       # the same, as one JSON object
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
   rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
+  rcstat bench kv --task needle --lengths 1024 --press rcstat,snapkv --format json
 """
 
 
@@ -77,6 +78,13 @@ def _git_commit() -> str | None:
     return (commit + ("-dirty" if dirty else "")) or None
 
 
+def _numbers(text: str, kind: type) -> list:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RCStatError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def _ratios(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -92,10 +100,16 @@ def cmd_bench_kv(args: argparse.Namespace) -> int:
     from rcstat.models import DEFAULT_MODEL, load_model
 
     presses = parse_presses(args.press.split(","))
-    samples = load_samples(args.data, limit=args.limit)
+    samples = load_samples(args.data, limit=args.limit) if args.data else []
     name = args.model or DEFAULT_MODEL
     _say(f"loading {name}…")
     model, tokenizer = load_model(args.model)
+    if args.task == "needle":
+        from rcstat.kv.tasks import needle_samples, paul_graham_essays
+
+        lengths, depths = _numbers(args.lengths, int), _numbers(args.depths, float)
+        samples = needle_samples(tokenizer, paul_graham_essays(), lengths, depths, args.per_cell, args.seed)
+        samples = samples[: args.limit] if args.limit else samples
     bar = None
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -113,12 +127,17 @@ def cmd_bench_kv(args: argparse.Namespace) -> int:
     )
     if bar:
         bar.close()
-    meta = {"model": name, "data": str(args.data), "commit": _git_commit(), "query_aware": args.query_aware}
+    data = (
+        str(args.data)
+        if args.data
+        else f"needle(lengths={args.lengths}, depths={args.depths}, seed={args.seed})"
+    )
+    meta = {"model": name, "data": data, "commit": _git_commit(), "query_aware": args.query_aware}
     results = [{**meta, **cell.summary()} for cell in cells]
     if args.format == "json":
         print(json.dumps(results[0] if len(results) == 1 else {**meta, "results": results}, indent=2))
         return 0
-    print(f"model {name}, data {args.data}, {'query-aware' if args.query_aware else 'query-agnostic'}")
+    print(f"model {name}, data {data}, {'query-aware' if args.query_aware else 'query-agnostic'}")
     print("| press | ratio | accuracy | 95% CI | agrees with full cache | n | compression s |")
     print("|---|---:|---:|---|---:|---:|---:|")
     for r in results:
@@ -190,7 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prefill each sample once, replay every press × ratio on it, answer greedily, and "
         "report accuracy (answer contains an accepted string) with 95%% Wilson intervals.",
     )
-    kv.add_argument("--data", required=True, help="JSONL with context, question, answers (- for stdin)")
+    source = kv.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="JSONL with context, question, answers (- for stdin)")
+    source.add_argument("--task", choices=("needle",), help="a built-in task (needle: Paul Graham essays)")
+    kv.add_argument("--lengths", default="1024,2048", help="needle: haystack lengths in tokens")
+    kv.add_argument("--depths", default="0.1,0.5,0.9", help="needle: needle depths in [0, 1]")
+    kv.add_argument("--per-cell", type=_positive_int, default=2, help="needle: samples per length × depth")
+    kv.add_argument("--seed", type=int, default=0, help="needle: random seed")
     kv.add_argument("--press", default="rcstat", help="comma-separated press names, e.g. rcstat,snapkv,none")
     kv.add_argument("--compression-ratio", type=_ratios, default=[0.5], help="comma-separated, e.g. 0.5,0.75")
     kv.add_argument("--model", help=MODEL_HELP)
