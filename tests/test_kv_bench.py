@@ -116,3 +116,17 @@ def test_bench_kv_needle_task(capsys) -> None:
     assert cli.main([*argv, "--press", "rcstat", "--max-new-tokens", "12", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 1 and result["data"].startswith("needle(")
+
+
+@pytest.mark.realmodel
+def test_context_longer_than_the_model_allows_is_refused_before_any_work(tmp_path, capsys) -> None:
+    data = tmp_path / "long.jsonl"
+    rows = [
+        {"context": "short context here.", "question": "q?", "answers": ["a"]},
+        {"context": "word " * 9000, "question": "q?", "answers": ["a"]},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert cli.main(["bench", "kv", "--data", str(data), "--press", "rcstat", "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert "sample 2 needs" in captured.err and "the model allows 8192" in captured.err
+    assert captured.out == ""

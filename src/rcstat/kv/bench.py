@@ -137,14 +137,17 @@ def run_kv_bench(
     cells = {(p, r): Cell(p, r, repr(PRESSES[p](r))) for p in presses if p != FULL_CACHE for r in ratios}
     if FULL_CACHE in presses:
         cells[(FULL_CACHE, 0.0)] = Cell(FULL_CACHE, 0.0, "None")
-    for done, sample in enumerate(samples):
+    encoded = []  # tokenize and check every sample before any work, so a bad one fails at once
+    for number, sample in enumerate(samples, start=1):
         context = sample.context + "\n" + sample.question if query_aware else sample.context
         question = "" if query_aware else sample.question
         inputs = pipe.preprocess(context, [question], answer_prefix="", max_context_length=10**9)
         context_ids, question_ids = inputs["context_ids"], inputs["questions_ids"][0]
         total = context_ids.shape[1] + question_ids.shape[1] + max_new_tokens
         if limit and total > limit:
-            raise RCStatError(f"sample {done + 1} needs {total} tokens; the model allows {limit}")
+            raise RCStatError(f"sample {number} needs {total} tokens; the model allows {limit}")
+        encoded.append((sample, context_ids, question_ids))
+    for done, (sample, context_ids, question_ids) in enumerate(encoded):
         record = record_prefill(model, context_ids)
 
         def answer(press: BasePress | None, record=record, question_ids=question_ids) -> tuple[str, float]:
