@@ -38,6 +38,7 @@ import torch
 from rcstat import stats
 from rcstat.models import DEFAULT_MODEL, load_model
 from rcstat.models.logits import LogitCapture
+from rcstat.provenance import git_commit
 
 HERE = Path(__file__).resolve().parent
 # Only for memory workers: unmapping every freed large block makes peak RSS exact but slows
@@ -115,21 +116,6 @@ def spawn(extra: list[str], common: list[str], env: dict[str, str] | None = None
     cmd = [sys.executable, __file__, *common, *extra]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})})
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def git_commit() -> str:
-    """Short commit of the checkout, ``-dirty`` if the code measured (src, benchmarks) differs."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout.strip()
-
-    try:
-        dirty = git(
-            "status", "--porcelain", "--untracked-files=no", "--", "../../src", ".", "../../pyproject.toml"
-        )
-        return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def write_report(result: dict, out_dir: Path) -> None:
@@ -277,7 +263,7 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "commit": git_commit(),
+            "commit": git_commit(paths=("src", "benchmarks", "pyproject.toml")) or "unknown",
             "date": time.strftime("%Y-%m-%d"),
             "command": "make bench  (= .venv/bin/python benchmarks/foundation/bench_logits.py)",
         },

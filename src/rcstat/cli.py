@@ -61,23 +61,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _git_commit() -> str | None:
-    """Short commit of the checkout rcstat runs from (``-dirty`` with local changes), if any."""
-    import subprocess
-    from pathlib import Path
-
-    def git(*args: str) -> str:
-        here = Path(__file__).resolve().parent
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=here, check=False).stdout
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD").strip()
-        dirty = git("status", "--porcelain", "--untracked-files=no").strip()
-    except OSError:
-        return None
-    return (commit + ("-dirty" if dirty else "")) or None
-
-
 def _numbers(text: str, kind: type) -> list:
     try:
         return [kind(v) for v in text.split(",") if v.strip()]
@@ -98,6 +81,7 @@ def _ratios(text: str) -> list[float]:
 def cmd_bench_kv(args: argparse.Namespace) -> int:
     from rcstat.kv.bench import load_samples, parse_presses, run_kv_bench
     from rcstat.models import DEFAULT_MODEL, load_model
+    from rcstat.provenance import git_commit
 
     presses = parse_presses(args.press.split(","))
     samples = load_samples(args.data, limit=args.limit) if args.data else []
@@ -132,7 +116,7 @@ def cmd_bench_kv(args: argparse.Namespace) -> int:
         if args.data
         else f"needle(lengths={args.lengths}, depths={args.depths}, seed={args.seed})"
     )
-    meta = {"model": name, "data": data, "commit": _git_commit(), "query_aware": args.query_aware}
+    meta = {"model": name, "data": data, "commit": git_commit(), "query_aware": args.query_aware}
     results = [{**meta, **cell.summary()} for cell in cells]
     if args.format == "json":
         print(json.dumps(results[0] if len(results) == 1 else {**meta, "results": results}, indent=2))

@@ -86,8 +86,8 @@ class RCStatPress(BasePress):
         w = min(self.window_size, hidden_states.shape[1], n)
         q = layer_queries(layer, hidden_states, kwargs["position_embeddings"], slice(-w, None))
         lg = logits(layer, q, keys)  # (batch, heads, w, n): rows are the last w positions
-        causal = torch.ones(w, w, dtype=torch.bool, device=lg.device).tril()
-        y = lg[..., n - w :][..., causal]  # (batch, heads, w(w+1)/2)
+        window = range(n - w, n)
+        y = stats.self_samples(lg, window, range(n), window, window)  # (batch, heads, w(w+1)/2)
         x = lg[..., : n - w].transpose(-1, -2)  # (batch, heads, n − w, w): one row per key
         rc = stats.expected_rc(x, y.unsqueeze(-2), self.estimator)
         b, h_kv = keys.shape[:2]
