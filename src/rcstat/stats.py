@@ -203,16 +203,15 @@ class _SortedY:
     def count_below(self, x: torch.Tensor) -> torch.Tensor:
         """``#{b : y_b < x}`` for every value of ``x`` (shape ``(*b, k, n)``), exactly."""
         flat = x.reshape(*x.shape[:-2], -1).contiguous()
-        if self.m < self.min_samples or flat.shape[-1] < 4 * self.m:
-            return torch.searchsorted(self.sorted, flat, side="left").reshape(x.shape)
-        low, scale, first, padded, scan = self._bucket_table()
-        if scan > self.max_bucket_scan:
-            return torch.searchsorted(self.sorted, flat, side="left").reshape(x.shape)
-        start = torch.gather(first, -1, self._bucket_index(flat, low, scale))
-        count = start.clone()
-        for step in range(scan):
-            count += torch.gather(padded, -1, start + step if step else start) < flat
-        return count.reshape(x.shape)
+        if self.m >= self.min_samples and flat.shape[-1] >= 4 * self.m:
+            low, scale, first, padded, scan = self._bucket_table()
+            if scan <= self.max_bucket_scan:
+                start = torch.gather(first, -1, self._bucket_index(flat, low, scale))
+                count = start.clone()
+                for step in range(scan):
+                    count += torch.gather(padded, -1, start + step if step else start) < flat
+                return count.reshape(x.shape)
+        return torch.searchsorted(self.sorted, flat, side="left").reshape(x.shape)
 
     def sum_below(self, count: torch.Tensor) -> torch.Tensor:
         """Sum of the ``count`` smallest values of y."""
