@@ -84,8 +84,9 @@ def test_bench_kv_json_on_the_default_model(tmp_path, capsys) -> None:
     assert cells == {("rcstat", 0.5), ("rcstat", 0.75), ("snapkv", 0.5), ("snapkv", 0.75), ("none", 0.0)}
     full = next(r for r in many["results"] if r["press"] == "none")
     assert full["agreement_with_full_cache"] == 1.0
+    assert {"model", "data", "commit", "command"} <= set(many)
     assert all(
-        {"press", "compression_ratio", "accuracy", "n", "ci95", "commit"} <= set(r) for r in many["results"]
+        {"press", "compression_ratio", "accuracy", "n", "ci95", "by_task"} <= set(r) for r in many["results"]
     )
 
 
@@ -112,10 +113,10 @@ def test_needle_samples_place_the_needle_at_depth() -> None:
 
 @pytest.mark.realmodel
 def test_bench_kv_needle_task(capsys) -> None:
-    argv = ["bench", "kv", "--task", "needle", "--lengths", "256", "--depths", "0.5", "--per-cell", "1"]
-    assert cli.main([*argv, "--press", "rcstat", "--max-new-tokens", "12", "--format", "json"]) == 0
+    argv = ["bench", "kv", "--task", "needle", "--lengths", "256", "--depths", "0.5", "--per-task", "1"]
+    assert cli.main([*argv, "--press", "rcstat", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["n"] == 1 and result["data"].startswith("needle(")
+    assert result["n"] == 1 and result["data"].startswith("needle (per task 1")
 
 
 @pytest.mark.realmodel

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rcstat.errors import RCStatError
 from rcstat.stats import ESTIMATORS
@@ -21,7 +23,7 @@ EXAMPLES = """examples:
   rcstat demo --format json       # the same, as one JSON object
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
   rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
-  rcstat bench kv --task needle --lengths 1024 --press rcstat,snapkv --format json
+  rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv
 """
 
 
@@ -79,56 +81,79 @@ def _ratios(text: str) -> list[float]:
 
 
 def cmd_bench_kv(args: argparse.Namespace) -> int:
-    from rcstat.kv.bench import load_samples, parse_presses, run_kv_bench
+    import torch
+
+    from rcstat.kv.bench import Config, load_samples, parse_presses, run_kv_bench, summarise
     from rcstat.models import DEFAULT_MODEL, load_model
     from rcstat.provenance import git_commit
 
     presses = parse_presses(args.press.split(","))
+    tasks = [t.strip() for t in args.task.split(",")] if args.task else []
+    if tasks == ["all"]:
+        from rcstat.kv.tasks import TASKS
+
+        tasks = list(TASKS)
     samples = load_samples(args.data, limit=args.limit) if args.data else []
+    config = Config.create(presses, args.compression_ratio, args.query_aware, args.max_new_tokens)
+    log = Path(args.output) / "log.jsonl" if args.output else None
     name = args.model or DEFAULT_MODEL
     _say(f"loading {name}…")
     model, tokenizer = load_model(args.model)
-    if args.task == "needle":
-        from rcstat.kv.tasks import needle_samples, paul_graham_essays
+    if tasks:
+        from rcstat.kv.tasks import builtin_samples
 
         lengths, depths = _numbers(args.lengths, int), _numbers(args.depths, float)
-        samples = needle_samples(tokenizer, paul_graham_essays(), lengths, depths, args.per_cell, args.seed)
+        samples = builtin_samples(tokenizer, tasks, args.per_task, lengths, depths, args.seed, args.qa_data)
         samples = samples[: args.limit] if args.limit else samples
     bar = None
     if sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=len(samples), desc="samples", file=sys.stderr)
-    cells = run_kv_bench(
+    records = run_kv_bench(
         model,
         tokenizer,
         samples,
-        presses,
-        args.compression_ratio,
-        query_aware=args.query_aware,
-        max_new_tokens=args.max_new_tokens,
-        progress=(lambda done, total: bar.update(1)) if bar else None,
+        config,
+        log=log,
+        progress=(lambda done, total: bar.update(done - bar.n)) if bar else None,
     )
     if bar:
         bar.close()
     data = (
         str(args.data)
         if args.data
-        else f"needle(lengths={args.lengths}, depths={args.depths}, seed={args.seed})"
+        else f"{','.join(tasks)} (per task {args.per_task}, lengths {args.lengths}, seed {args.seed}"
+        + (f", qa {args.qa_data})" if "qa" in tasks else ")")
     )
-    meta = {"model": name, "data": data, "commit": git_commit(), "query_aware": args.query_aware}
-    results = [{**meta, **cell.summary()} for cell in cells]
+    meta = {
+        "model": name,
+        "data": data,
+        "commit": git_commit(),
+        "query_aware": args.query_aware,
+        "command": "rcstat " + shlex.join(args.argv),
+        "torch_threads": torch.get_num_threads(),
+    }
+    rows = summarise(config, records)
+    if args.output:
+        from rcstat.kv.report import write_report
+
+        for path in write_report(Path(args.output), meta, rows):
+            _say(f"wrote {path}")
     if args.format == "json":
-        print(json.dumps(results[0] if len(results) == 1 else {**meta, "results": results}, indent=2))
+        results = [{**meta, **row} for row in rows]
+        print(json.dumps(results[0] if len(results) == 1 else {**meta, "results": rows}, indent=2))
         return 0
     print(f"model {name}, data {data}, {'query-aware' if args.query_aware else 'query-agnostic'}")
-    print("| press | ratio | accuracy | 95% CI | agrees with full cache | n | compression s |")
-    print("|---|---:|---:|---|---:|---:|---:|")
-    for r in results:
+    print("| press | ratio | score | 95% CI | agrees with full cache | n | seen | compression s |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    for r in rows:
         low, high = r["ci95"]
+        agrees = r["agreement_with_full_cache"]
         print(
             f"| {r['press']} | {r['compression_ratio']:.2f} | {r['accuracy']:.3f} | "
-            f"[{low:.3f}, {high:.3f}] | {r['agreement_with_full_cache']:.3f} | {r['n']} | "
+            f"[{low:.3f}, {high:.3f}] | "
+            f"{'–' if agrees is None else f'{agrees:.3f}'} | {r['n']} | {1 - r['realised_ratio']:.3f} | "
             f"{r['compression_seconds_mean']:.3f} |"
         )
     return 0
@@ -195,18 +220,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = kv.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="JSONL with context, question, answers (- for stdin)")
-    source.add_argument("--task", choices=("needle",), help="a built-in task (needle: Paul Graham essays)")
-    kv.add_argument("--lengths", default="1024,2048", help="needle: haystack lengths in tokens")
-    kv.add_argument("--depths", default="0.1,0.5,0.9", help="needle: needle depths in [0, 1]")
-    kv.add_argument("--per-cell", type=_positive_int, default=2, help="needle: samples per length × depth")
-    kv.add_argument("--seed", type=int, default=0, help="needle: random seed")
+    source.add_argument(
+        "--task",
+        help="built-in tasks, comma-separated or 'all': needle, multikey, multivalue, vartrack, cwe "
+        "(Paul Graham essays), qa (QuoteSum, needs --qa-data)",
+    )
+    kv.add_argument("--per-task", type=_positive_int, default=10, help="built-in: samples per task")
+    kv.add_argument("--lengths", default="1024", help="built-in: context lengths in tokens, cycled")
+    kv.add_argument("--depths", default="0.1,0.3,0.5,0.7,0.9", help="needle: depths in [0, 1], cycled")
+    kv.add_argument("--seed", type=int, default=0, help="built-in: random seed")
+    kv.add_argument("--qa-data", help="task qa: QuoteSum JSONL (e.g. ../shared/data/quotesum_dev.jsonl)")
+    kv.add_argument(
+        "--output",
+        help="directory for log.jsonl (a rerun resumes from it), results.json, results.md and results.png",
+    )
     kv.add_argument("--press", default="rcstat", help="comma-separated press names, e.g. rcstat,snapkv,none")
     kv.add_argument("--compression-ratio", type=_ratios, default=[0.5], help="comma-separated, e.g. 0.5,0.75")
     kv.add_argument("--model", help=MODEL_HELP)
     kv.add_argument(
         "--query-aware", action="store_true", help="put the question inside the compressed context"
     )
-    kv.add_argument("--max-new-tokens", type=_positive_int, default=32)
+    kv.add_argument(
+        "--max-new-tokens", type=_positive_int, default=64, help="cap on answer tokens (tasks set their own)"
+    )
     kv.add_argument("--limit", type=_positive_int, help="use the first N samples only")
     kv.add_argument("--format", choices=("table", "json"), default="table")
     kv.set_defaults(func=cmd_bench_kv)
@@ -216,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except RCStatError as err:

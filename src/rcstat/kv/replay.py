@@ -8,8 +8,9 @@ cache of any press from that record, at the cost of the press's own scoring only
 the result equals running the press in the forward pass.
 
 The record holds each layer's input hidden states: ``layers × tokens × hidden`` floats (about
-140 MB for 2k tokens on the default model). Presses that need attention weights
-(ObservedAttention) cannot be replayed, as those would be ``n × n`` per layer.
+140 MB for 2k tokens on the default model). Presses that read the eager attention weights
+(ObservedAttention) get them recomputed from the record one layer at a time (``heads × n × n``
+for that layer only), so they run although the model's own forward stays sdpa.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from kvpress import BasePress
+from kvpress import BasePress, ObservedAttentionPress
 from torch import nn
 from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
-from rcstat.models.logits import attention_layers
+from rcstat.models.logits import attention_layer, attention_layers, layer_queries, logits
+
+Mask = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -79,18 +82,64 @@ def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: 
     return PrefillRecord(model=model, layers=layers)
 
 
-def replay(record: PrefillRecord, press: BasePress | None) -> DynamicCache:
+@dataclass
+class Compressed:
+    """A press's cache after the prefill, with the per-head masks it set (``None`` per layer if none).
+
+    kvpress frees entries only where a press shrinks every head alike; head-adaptive presses keep
+    the tensors whole and *mask* entries (``masked_key_indices``: batch, head and position
+    indices). :attr:`kept_fraction` counts what attention still sees, :attr:`held_bytes` what
+    memory really holds.
+    """
+
+    cache: DynamicCache
+    masks: list[Mask | None]
+    full_length: int
+
+    def lengths(self) -> tuple[int, ...]:
+        return tuple(layer.keys.shape[-2] for layer in self.cache.layers)
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for la in self.cache.layers for t in (la.keys, la.values))
+
+    @property
+    def kept_fraction(self) -> float:
+        """Entries attention can still see, over the full cache's (keys of all layers and KV heads)."""
+        kept = total = 0
+        for layer, mask in zip(self.cache.layers, self.masks, strict=True):
+            b, h, n, _ = layer.keys.shape
+            kept += b * h * n - (0 if mask is None else int(mask[0].numel()))
+            total += b * h * self.full_length
+        return kept / total
+
+
+def _attention_weights(layer: LayerInputs) -> torch.Tensor:
+    """The eager softmax weights of the recorded layer, ``(b, heads, n, n)``, from its logits."""
+    engine = attention_layer(layer.module)
+    queries = layer_queries(engine, layer.hidden_states, layer.position_embeddings, slice(None))
+    scores = logits(engine, queries, layer.keys)
+    n = scores.shape[-1]
+    future = torch.ones(n, n, dtype=torch.bool, device=scores.device).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(-1).to(layer.keys.dtype)
+
+
+def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
     """The cache ``press`` would leave after the recorded prefill (``None``: the full cache).
 
-    Per-head masks that a press sets (``module.masked_key_indices``) are set as in a real run, so
-    decoding from the returned cache behaves as after ``with press(model): model(...)``.
+    The per-head masks a press sets are returned with the cache (and left on the modules, as
+    after ``with press(model): model(...)``), so decoding behaves as in a live run.
     """
     model = record.model
     cache = DynamicCache(config=model.config)
+    masks: list[Mask | None] = []
     if press is not None:
         press.post_init_from_model(model)
+    rotary = getattr(model.get_decoder(), "rotary_emb", None)
     for layer in record.layers:
         layer.module.masked_key_indices = None  # what kvpress's attention patch does at prefill
+        if rotary is not None:
+            layer.module.rotary_emb = rotary  # as kvpress's press context sets it (ExpectedAttention)
         keys, values = layer.keys, layer.values
         if press is not None:
             kwargs = {
@@ -100,10 +149,12 @@ def replay(record: PrefillRecord, press: BasePress | None) -> DynamicCache:
             }
             try:
                 with torch.no_grad():
+                    weights = _attention_weights(layer) if isinstance(press, ObservedAttentionPress) else None
                     keys, values = press.compress(
-                        layer.module, layer.hidden_states, keys, values, None, kwargs
+                        layer.module, layer.hidden_states, keys, values, weights, kwargs
                     )
             except AssertionError as err:  # kvpress checks its preconditions with assert
                 raise RCStatError(f"{type(press).__name__} refused the recorded prefill: {err}") from err
+        masks.append(getattr(layer.module, "masked_key_indices", None))
         cache.update(keys, values, layer.module.layer_idx)
-    return cache
+    return Compressed(cache=cache, masks=masks, full_length=record.length)
