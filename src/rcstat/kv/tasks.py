@@ -222,7 +222,9 @@ def cwe_samples(tokenizer, haystack: Sequence[str], length: int, n: int, seed: i
     )
     samples = []
     for _ in range(n):
-        words = rng.sample(vocabulary, 400)
+        if len(vocabulary) < common + 8:
+            raise RCStatError(f"the haystack has {len(vocabulary)} distinct words; cwe needs {common + 8}")
+        words = rng.sample(vocabulary, min(400, len(vocabulary)))
         frequent, rare = words[:common], words[common:]
         entries: list[str] = []
         while len(tokenizer(_listing(entries), add_special_tokens=False).input_ids) < length * 0.9:
