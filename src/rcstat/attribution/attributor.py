@@ -1,0 +1,227 @@
+"""The attributor (SPEC §4 steps 3–4): heads with high expected RC score the sources of a span.
+
+>>> attributor = Attributor.from_pretrained()                       # the embedded default model
+>>> result = attributor.attribute(["Paris is in France.", "Rome is in Italy."], "Where is Rome?")
+>>> result.response                                                  # generated when not given
+>>> result.attributions(*result.find("Italy"), granularity="chunk").to_frame()
+
+One forward pass gives the scores of every span at every granularity: ``attributions`` only
+reduces the logits it kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rcstat import stats
+from rcstat.attribution.features import Features, Task, build_task, capture
+from rcstat.attribution.sources import GRANULARITIES, Granularity, Source, split_context
+from rcstat.errors import RCStatError
+
+Head = tuple[int, int]
+DECOMPOSABLE = ("independent", "min_y")  # E over a source = mean of E over its tokens
+
+
+@dataclass(frozen=True)
+class HeadProfile:
+    """Every head's mean expected RC over a calibration set, saved per model (JSON)."""
+
+    model: str
+    estimator: str
+    head_rc: list[list[float]]  # (layers, heads)
+    examples: int
+
+    def top(self, k: int) -> list[Head]:
+        return select_heads(torch.tensor(self.head_rc), k)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.__dict__, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> HeadProfile:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(**{k: data[k] for k in ("model", "estimator", "head_rc", "examples")})
+        except FileNotFoundError:
+            raise RCStatError(f"{path}: no such head profile") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise RCStatError(f"{path}: not a head profile ({err})") from None
+
+
+def select_heads(head_rc: torch.Tensor, k: int, least: bool = False) -> list[Head]:
+    """The ``k`` heads with the highest (or lowest) expected RC, as ``(layer, head)``."""
+    heads = head_rc.shape[1]
+    order = torch.argsort(head_rc.reshape(-1), descending=not least)[:k]
+    return [(int(i) // heads, int(i) % heads) for i in order]
+
+
+@dataclass
+class SpanAttribution:
+    """Scores of the sources for one target span of the response."""
+
+    target: tuple[int, int, str]
+    sources: list[Source]
+    scores: np.ndarray
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """Source indices, best first."""
+        return np.argsort(-self.scores, kind="stable")
+
+    def to_dict(self) -> dict:
+        start, end, text = self.target
+        return {
+            "target": {"start": start, "end": end, "text": text},
+            "sources": [
+                {
+                    "index": s.index,
+                    "text": s.text,
+                    "start": s.start,
+                    "end": s.end,
+                    "score": float(self.scores[s.index]),
+                }
+                for s in (self.sources[i] for i in self.ranking)
+            ],
+        }
+
+    def to_frame(self):
+        """A pandas DataFrame of the sources, best first (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise RCStatError("to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.to_dict()["sources"]).set_index("index")
+
+
+@dataclass
+class Attribution:
+    """One attributed response: its task, the heads used, and the sources at every granularity."""
+
+    task: Task
+    features: Features
+    heads: list[Head]
+    sources: dict[str, list[Source]] = field(default_factory=dict)
+    groups: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # context-token indices
+
+    @property
+    def response(self) -> str:
+        return self.task.response
+
+    @property
+    def context(self) -> str:
+        return self.task.context
+
+    def find(self, text: str) -> tuple[int, int]:
+        """The character span of the first occurrence of ``text`` in the response."""
+        at = self.response.find(text)
+        if not text or at < 0:
+            raise RCStatError(f"{text!r} is not in the response")
+        return at, at + len(text)
+
+    def rows(self, start: int | None = None, end: int | None = None) -> torch.Tensor:
+        """Indices of the response tokens overlapping the character span (all when not given)."""
+        n = len(self.response)
+        start, end = (0 if start is None else start), (n if end is None else end)
+        if not 0 <= start < end <= n:
+            raise RCStatError(f"span {start}:{end} is outside the response (0:{n})")
+        rows = [i for i, (a, b) in enumerate(self.task.response_spans) if b > start and a < end]
+        if not rows:
+            raise RCStatError(f"span {start}:{end} holds no response token")
+        return torch.tensor(rows)
+
+    def attributions(
+        self, start: int | None = None, end: int | None = None, granularity: Granularity = "sentence"
+    ) -> SpanAttribution:
+        """Scores of every source for the response span ``[start, end)`` (the whole response by default)."""
+        if granularity not in GRANULARITIES:
+            raise RCStatError(f"unknown granularity {granularity!r}; choose from {', '.join(GRANULARITIES)}")
+        rows = self.rows(start, end)
+        scores = head_source_rc(self.features, self.heads, rows, self.groups[granularity]).mean(0)
+        a, b = self.task.response_spans[int(rows[0])][0], self.task.response_spans[int(rows[-1])][1]
+        return SpanAttribution((a, b, self.response[a:b]), self.sources[granularity], scores.numpy())
+
+
+def span_y(block: torch.Tensor, rows: torch.Tensor, context: int) -> torch.Tensor:
+    """Samples of ``Y_s(g, T)``: logits of the span's queries to the response keys at or before them."""
+    causal = torch.arange(block.shape[-1] - context)[None, :] <= rows[:, None]  # (|T|, R)
+    return block[:, rows, context:][:, causal]
+
+
+def head_source_rc(
+    features: Features, heads: list[Head], rows: torch.Tensor, groups: list[torch.Tensor]
+) -> torch.Tensor:
+    """``RC_h(S)`` for every chosen head and source, ``(K, S)``: ``X = X_s(S, T)``, ``Y = Y_s(g, T)``."""
+    out = []
+    for layer, head in heads:
+        if layer not in features.logits or head not in features.heads[layer]:
+            raise RCStatError(f"head {layer}:{head} was not kept by the forward pass")
+        block = features.logits[layer][features.heads[layer].index(head)][None]  # (1, R, C + R)
+        context = block.shape[-1] - block.shape[-2]
+        y = span_y(block, rows, context)
+        x_tokens = block[:, rows, :context].transpose(1, 2)  # (1, C, |T|)
+        if features.estimator in DECOMPOSABLE:
+            per_token = stats.expected_rc(x_tokens, y[:, None, :], features.estimator)[0]  # (C,)
+            out.append(torch.stack([per_token[g].mean() for g in groups]))
+        else:
+            xs = [x_tokens[0, g].flatten() for g in groups]
+            out.append(torch.stack([stats.expected_rc(x, y[0], features.estimator) for x in xs]))
+    return torch.stack(out)
+
+
+class Attributor:
+    """Attribute responses to their context with the heads of highest expected RC (SPEC §4)."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        estimator: stats.Estimator = "independent",
+        top_k: int = 20,
+        profile: HeadProfile | str | Path | None = None,
+        max_new_tokens: int = 128,
+    ) -> None:
+        if estimator not in stats.ESTIMATORS:
+            raise RCStatError(f"unknown estimator {estimator!r}; choose from {', '.join(stats.ESTIMATORS)}")
+        if top_k < 1:
+            raise RCStatError("top_k must be at least 1")
+        self.model, self.tokenizer = model, tokenizer
+        self.estimator, self.top_k, self.max_new_tokens = estimator, top_k, max_new_tokens
+        self.profile = HeadProfile.load(profile) if isinstance(profile, (str, Path)) else profile
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | None = None, **options) -> Attributor:
+        """An attributor on a model id or path (the embedded default model when ``None``)."""
+        from rcstat.models import load_model
+
+        model, tokenizer = load_model(name_or_path)
+        return cls(model, tokenizer, **options)
+
+    def attribute(self, context: str | list[str], query: str, response: str | None = None) -> Attribution:
+        """One pass over context ⊕ query ⊕ response (generated greedily when ``None``)."""
+        task = build_task(self.model, self.tokenizer, context, query, response, self.max_new_tokens)
+        fixed = self.profile.top(self.top_k) if self.profile else None
+        features = capture(self.model, task, self.estimator, heads=fixed)
+        heads = fixed or select_heads(features.head_rc, self.top_k)
+        return attribution(task, features, heads)
+
+
+def attribution(task: Task, features: Features, heads: list[Head]) -> Attribution:
+    """Sources and their context-token groups at every granularity, for ``heads``."""
+    result = Attribution(task, features, heads)
+    starts = torch.tensor([a for a, _ in task.context_spans])
+    ends = torch.tensor([b for _, b in task.context_spans])
+    for granularity in GRANULARITIES:
+        sources = split_context(task.context, granularity, task.chunk_spans, task.context_spans)
+        groups = [torch.nonzero((ends > s.start) & (starts < s.end)).flatten() for s in sources]
+        keep = [i for i, g in enumerate(groups) if len(g)]
+        result.sources[granularity] = [
+            Source(j, sources[i].text, sources[i].start, sources[i].end) for j, i in enumerate(keep)
+        ]
+        result.groups[granularity] = [groups[i] for i in keep]
+    return result

@@ -1,0 +1,139 @@
+"""Attribution (SPEC §4) against a slow reference built from full eager logits, and its errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from rcstat.attribution.attributor import attribution, head_source_rc, select_heads
+from rcstat.attribution.features import Task, capture, format_context
+from rcstat.attribution.sources import sentence_spans, split_context
+from rcstat.errors import RCStatError
+from tests.conftest import tiny_model
+from tests.test_logits import eager_logits
+
+N, CONTEXT, RESPONSE = 34, range(4, 22), range(25, 34)
+
+
+def tiny_task() -> Task:
+    """A random sequence whose tokens 4–21 are a 3-chunk context (one character per token)."""
+    ids = torch.randint(3, 128, (1, N), generator=torch.Generator().manual_seed(5))
+    text = "aaaaaa\nbbbbbb\ncccc"  # chunk spans 0:6, 7:13, 14:18 (newlines are tokens too)
+    return Task(
+        context=text,
+        query="q",
+        response="r" * len(RESPONSE),
+        input_ids=ids,
+        context_positions=torch.tensor(list(CONTEXT)),
+        context_spans=[(i, i + 1) for i in range(len(CONTEXT))],
+        response_positions=torch.tensor(list(RESPONSE)),
+        response_spans=[(i, i + 1) for i in range(len(RESPONSE))],
+        chunk_spans=[(0, 6), (7, 13), (14, 18)],
+    )
+
+
+def brute_rc(x: list[float], y: list[float], estimator: str) -> float:
+    if estimator == "independent":
+        return sum(max(a - b, 0.0) for a, b in itertools.product(x, y)) / (len(x) * len(y))
+    # upper: countermonotone coupling on the merged quantile grid, by brute force over a fine grid
+    xs, ys = sorted(x), sorted(y)
+    grid = 20000
+    return (
+        sum(
+            max(
+                xs[min(int(u / grid * len(xs)), len(xs) - 1)]
+                - ys[min(int((1 - u / grid) * len(ys)), len(ys) - 1)],
+                0,
+            )
+            for u in range(grid)
+        )
+        / grid
+    )
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "qwen3-gqa", "phi3-gqa"])
+@pytest.mark.parametrize("estimator", ["independent", "upper"])
+def test_scores_equal_a_slow_reference_from_eager_logits(family: str, estimator: str) -> None:
+    model, task = tiny_model(family), tiny_task()
+    features = capture(model, task, estimator, attention=True)
+    reference = eager_logits(model, task.input_ids)
+    heads = select_heads(features.head_rc, 4)
+    result = attribution(task, features, heads)
+    rows = torch.tensor([2, 3, 4, 5])  # a span of the response: its tokens 2..5
+    got = head_source_rc(features, heads, rows, result.groups["chunk"])
+    span_rows = [RESPONSE[int(r)] for r in rows]
+    for k, (layer, head) in enumerate(heads):
+        f = reference[layer][0, head]
+        y = [float(f[j, i]) for j in span_rows for i in RESPONSE if i <= j]
+        for s, (a, b) in enumerate(task.chunk_spans):
+            keys = [CONTEXT[t] for t in range(a, b)]
+            x = [float(f[j, i]) for j in span_rows for i in keys]
+            assert float(got[k, s]) == pytest.approx(
+                brute_rc(x, y, estimator), abs=2e-3 if estimator == "upper" else 1e-4
+            )
+        # head selection used E[RC] of the whole context against the whole response
+        whole_x = [float(f[j, i]) for j in RESPONSE for i in CONTEXT]
+        whole_y = [float(f[j, i]) for j in RESPONSE for i in RESPONSE if i <= j]
+        if estimator == "independent":
+            assert float(features.head_rc[layer, head]) == pytest.approx(
+                brute_rc(whole_x, whole_y, estimator), abs=1e-4
+            )
+        # post-softmax attention for the baselines: the eager softmax of the same rows
+        weights = torch.softmax(reference[layer][0, head], -1)[list(RESPONSE)][:, list(CONTEXT)]
+        torch.testing.assert_close(features.attention[layer][head], weights, atol=1e-5, rtol=1e-4)
+
+
+def test_token_sentence_and_chunk_scores_come_from_one_pass(monkeypatch) -> None:
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    features = capture(model, task)
+    result = attribution(task, features, select_heads(features.head_rc, 3))
+    for granularity, count in (("token", 16), ("sentence", 3), ("chunk", 3)):
+        scores = result.attributions(0, 4, granularity=granularity)
+        assert len(scores.scores) == len(result.sources[granularity]) == count
+        assert sorted(scores.ranking.tolist()) == list(range(count))
+    assert len(calls) == 1
+    # a chunk's score under `independent` is the mean of its tokens' scores
+    token = result.attributions(0, 4, granularity="token").scores
+    chunk = result.attributions(0, 4, granularity="chunk").scores
+    assert chunk[0] == pytest.approx(token[:6].mean(), rel=1e-5)
+
+
+def test_spans_outside_the_response_and_empty_contexts_are_clear_errors() -> None:
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    features = capture(model, task)
+    result = attribution(task, features, select_heads(features.head_rc, 2))
+    for start, end in ((0, 99), (5, 5), (-1, 3)):
+        with pytest.raises(RCStatError, match="outside the response"):
+            result.attributions(start, end)
+    with pytest.raises(RCStatError, match="is not in the response"):
+        result.find("zzz")
+    with pytest.raises(RCStatError, match="unknown granularity"):
+        result.attributions(granularity="paragraph")
+    with pytest.raises(RCStatError, match="not kept"):
+        head_source_rc(
+            capture(model, task, heads=[(0, 1)]), [(1, 0)], torch.tensor([0]), result.groups["chunk"]
+        )
+    for empty in ("", "   ", [], ["", " "]):
+        with pytest.raises(RCStatError, match="the context is empty"):
+            format_context(empty)
+
+
+def test_sentences_are_split_offline() -> None:
+    text = 'Mr. J. Smith arrived. He said: "Hi!" Then left?\nNew line here.  Last one'
+    spans = sentence_spans(text)  # an initial ("J.") does not end a sentence; "Mr." does (rule-based)
+    assert [text[a:b] for a, b in spans] == [
+        "Mr.",
+        "J. Smith arrived.",
+        'He said: "Hi!"',
+        "Then left?",
+        "New line here.",
+        "Last one",
+    ]
+    chunks = split_context("One. Two.\nThree.", "sentence", chunks=[(0, 9), (10, 16)])
+    assert [s.text for s in chunks] == ["One.", "Two.", "Three."]
+    assert [s.text for s in split_context("ab cd", "token", tokens=[(0, 2), (2, 5)])] == ["ab", "cd"]
