@@ -8,7 +8,8 @@ import pytest
 
 from rcstat import cli
 from rcstat.errors import RCStatError
-from rcstat.kv.bench import load_samples, parse_presses, wilson
+from rcstat.intervals import wilson
+from rcstat.kv.bench import load_samples, parse_presses
 
 FILLER = " ".join(f"On day {i} the weather stayed mild and the market opened on time." for i in range(12))
 
@@ -130,7 +131,8 @@ def test_context_longer_than_the_model_allows_is_refused_before_any_work(tmp_pat
 
 
 def test_scores_any_and_all_and_their_intervals() -> None:
-    from rcstat.kv.bench import Sample, interval
+    from rcstat.intervals import interval
+    from rcstat.kv.bench import Sample
 
     any_of = Sample("c", "q", ("Paris", "paris, france"))
     assert any_of.score("It is PARIS.") == 1.0 and any_of.score("Lyon") == 0.0

@@ -112,3 +112,22 @@ def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) ->
     answer = pipe(context + "\n" + question, question="", press=press, max_new_tokens=16)["answer"]
     assert "PELICAN" in answer.upper()
     assert 0.45 <= sum(press.kept.values()) / len(press.kept) <= 0.55
+
+
+def test_a_chunk_copied_into_the_response_ranks_first(default_model) -> None:
+    """Teacher-forced: the response repeats chunk 3 word for word; RC's top chunk is chunk 3."""
+    from rcstat.attribution import Attributor
+
+    model, tokenizer = default_model
+    chunks = [
+        "The Rhine rises in the Swiss Alps and flows north to the North Sea.",
+        "Honey never spoils: edible honey was found in ancient Egyptian tombs.",
+        "Mount Kilimanjaro in Tanzania is the highest mountain in Africa.",
+        "The Great Barrier Reef is the largest coral reef system on Earth.",
+    ]
+    result = Attributor(model, tokenizer).attribute(chunks, "Tell me a fact.", response=chunks[2])
+    assert result.attributions(granularity="chunk").ranking[0] == 2
+    span = result.attributions(*result.find("Kilimanjaro"), granularity="chunk")
+    assert span.ranking[0] == 2 and span.target[2].strip() == "Kilimanjaro"
+    frame = span.to_frame()
+    assert list(frame.columns) == ["text", "start", "end", "score"] and frame.index[0] == 2

@@ -11,11 +11,22 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rcstat.attribution.bench import METHODS
 from rcstat.errors import RCStatError
 from rcstat.stats import ESTIMATORS
+
+ATTRIBUTION_METHODS = (
+    "rcstat",
+    "rcstat-calibrated",
+    "attention",
+    "attention-all",
+    "least-rc",
+    "hidden-state",
+    "random",
+)
 
 EXAMPLES = """examples:
   rcstat model prepare            # convert the embedded SmolLM2-135M-Instruct once, print its directory
@@ -24,6 +35,8 @@ EXAMPLES = """examples:
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
   rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
   rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv
+  rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json
+  rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention,random
 """
 
 
@@ -159,6 +172,102 @@ def cmd_bench_kv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_attribution(args: argparse.Namespace) -> int:
+    from rcstat.attribution import HeadProfile
+    from rcstat.attribution.bench import run_attribution_bench, summarise
+    from rcstat.attribution.data import load_examples
+    from rcstat.models import DEFAULT_MODEL, load_model
+    from rcstat.provenance import git_commit
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    examples = load_examples(args.dataset, args.data, args.limit)
+    profile = HeadProfile.load(args.profile) if args.profile else None
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    records = run_attribution_bench(
+        model,
+        tokenizer,
+        examples,
+        methods,
+        top_k=args.top_k,
+        estimator=args.estimator,
+        profile=profile,
+        faithfulness=args.faithfulness,
+        seed=args.seed,
+        progress=_progress(len(examples), "examples"),
+    )
+    meta = {
+        "model": name,
+        "dataset": args.dataset,
+        "data": str(args.data),
+        "examples": len(examples),
+        "top_k": args.top_k,
+        "estimator": args.estimator,
+        "profile": args.profile,
+        "commit": git_commit(),
+        "command": "rcstat " + shlex.join(args.argv),
+    }
+    rows = summarise(methods, records)
+    if args.output:
+        from rcstat.kv.report import write_atomic
+
+        write_atomic(
+            Path(args.output), (json.dumps({**meta, "results": rows, "records": records}) + "\n").encode()
+        )
+        _say(f"wrote {args.output}")
+    if args.format == "json":
+        print(json.dumps({**meta, **rows[0]} if len(rows) == 1 else {**meta, "results": rows}, indent=2))
+        return 0
+    print(f"model {name}, {args.dataset} {args.data}: {len(examples)} examples, top-{args.top_k} heads")
+    print("| method | top-1 accuracy | 95% CI | n | log-prob drop @1 | @3 | s / example |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        low, high = r["ci95"]
+        drops = [r["logprob_drop@1"], r["logprob_drop@3"]]
+        drops = ["–" if d is None else f"{d:.2f}" for d in drops]
+        print(
+            f"| {r['method']} | {r['accuracy']:.3f} | [{low:.3f}, {high:.3f}] | {r['n']} | {drops[0]} | "
+            f"{drops[1]} | {r['seconds_per_example']:.2f} |"
+        )
+    return 0
+
+
+def cmd_heads_calibrate(args: argparse.Namespace) -> int:
+    from rcstat.attribution.attributor import calibrate
+    from rcstat.attribution.data import load_examples
+    from rcstat.kv.report import write_atomic
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    examples = load_examples(args.dataset, args.data, args.limit)
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    profile = calibrate(
+        model, tokenizer, examples, name, args.estimator, _progress(len(examples), "examples")
+    )
+    write_atomic(Path(args.output), (json.dumps(profile.__dict__, indent=1) + "\n").encode())
+    top = ", ".join(f"{la}:{h}" for la, h in profile.top(5))
+    print(f"wrote {args.output}: {len(examples)} examples, top heads (layer:head) {top}")
+    return 0
+
+
+def _progress(total: int, unit: str) -> Callable[[int, int], None] | None:
+    """A progress bar on stderr when it is a terminal (none otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=unit, file=sys.stderr)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -246,6 +355,41 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("--limit", type=_positive_int, help="use the first N samples only")
     kv.add_argument("--format", choices=("table", "json"), default="table")
     kv.set_defaults(func=cmd_bench_kv)
+
+    at = bench_sub.add_parser(
+        "attribution",
+        help="attribution: methods × annotated spans of VeriGran or QuoteSum",
+        description="Attribute every annotated span of each response to its chunks; report chunk top-1 "
+        "accuracy (95%% Wilson intervals), faithfulness (log-prob drop of the span when the top-k chunks "
+        "are removed) and time per example.",
+    )
+    at.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
+    at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
+    at.add_argument("--method", default="rcstat", help="comma-separated: " + ", ".join(METHODS))
+    at.add_argument("--top-k", type=_positive_int, default=20, help="heads used by rcstat and attention")
+    at.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    at.add_argument("--profile", help="head profile JSON (rcstat heads calibrate) for rcstat-calibrated")
+    at.add_argument("--faithfulness", type=int, default=0, help="measure log-prob drops on the first N spans")
+    at.add_argument("--seed", type=int, default=0, help="seed of the random method")
+    at.add_argument("--limit", type=_positive_int, help="use the first N examples only")
+    at.add_argument("--model", help=MODEL_HELP)
+    at.add_argument("--output", help="write results and per-span records to this JSON file")
+    at.add_argument("--format", choices=("table", "json"), default="table")
+    at.set_defaults(func=cmd_bench_attribution)
+
+    heads_sub = _group(sub, "heads", "attention-head profiles for attribution", "ACTION")
+    cal = heads_sub.add_parser(
+        "calibrate",
+        help="average every head's expected RC over a dev set and save the profile (JSON)",
+        description="One pass per example: each head's E[RC] of the context against the response, averaged.",
+    )
+    cal.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
+    cal.add_argument("--data", required=True, help="JSONL in the dataset's format")
+    cal.add_argument("--output", required=True, help="profile JSON to write")
+    cal.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
+    cal.add_argument("--model", help=MODEL_HELP)
+    cal.set_defaults(func=cmd_heads_calibrate)
     return parser
 
 

@@ -173,6 +173,23 @@ def head_source_rc(
     return torch.stack(out)
 
 
+def calibrate(
+    model, tokenizer, examples, model_name: str, estimator: stats.Estimator = "independent", progress=None
+) -> HeadProfile:
+    """A head profile: each head's expected RC of the context against the response, averaged over
+    ``examples`` (objects with ``chunks``, ``query`` and ``response``), one pass each."""
+    total = None
+    for done, example in enumerate(examples, start=1):
+        task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
+        head_rc = capture(model, task, estimator, heads=[]).head_rc
+        total = head_rc if total is None else total + head_rc
+        if progress:
+            progress(done, len(examples))
+    if total is None:
+        raise RCStatError("calibration needs at least one example")
+    return HeadProfile(model_name, estimator, (total / len(examples)).tolist(), len(examples))
+
+
 class Attributor:
     """Attribute responses to their context with the heads of highest expected RC (SPEC §4)."""
 
@@ -211,12 +228,14 @@ class Attributor:
         return attribution(task, features, heads)
 
 
-def attribution(task: Task, features: Features, heads: list[Head]) -> Attribution:
-    """Sources and their context-token groups at every granularity, for ``heads``."""
+def attribution(
+    task: Task, features: Features, heads: list[Head], granularities: tuple[str, ...] = GRANULARITIES
+) -> Attribution:
+    """Sources and their context-token groups at the granularities, for ``heads``."""
     result = Attribution(task, features, heads)
     starts = torch.tensor([a for a, _ in task.context_spans])
     ends = torch.tensor([b for _, b in task.context_spans])
-    for granularity in GRANULARITIES:
+    for granularity in granularities:
         sources = split_context(task.context, granularity, task.chunk_spans, task.context_spans)
         groups = [torch.nonzero((ends > s.start) & (starts < s.end)).flatten() for s in sources]
         keep = [i for i, g in enumerate(groups) if len(g)]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +38,7 @@ from kvpress import (
 )
 
 from rcstat.errors import RCStatError
+from rcstat.intervals import interval
 from rcstat.io import read_jsonl
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.rcstat_press import RCStatPress
@@ -125,27 +125,6 @@ class Config:
 
 def cell_key(press: str, ratio: float) -> str:
     return f"{press}@{ratio:g}"
-
-
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def interval(scores: Sequence[float]) -> tuple[float, float]:
-    """95% interval of a mean score: Wilson for 0/1 scores, normal approximation otherwise."""
-    n = len(scores)
-    if all(s in (0.0, 1.0) for s in scores):
-        return wilson(int(sum(scores)), n)
-    if n < 2:
-        return (0.0, 1.0)
-    mean, half = statistics.fmean(scores), 1.959964 * statistics.stdev(scores) / math.sqrt(n)
-    return (max(0.0, mean - half), min(1.0, mean + half))
 
 
 def load_samples(path: str | Path, limit: int | None = None) -> list[Sample]:

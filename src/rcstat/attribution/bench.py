@@ -1,0 +1,190 @@
+"""The attribution benchmark (issue 4): methods × annotated spans, chunk top-1 accuracy and faithfulness.
+
+Every example takes one forward pass that keeps what all methods need (RC logits of every head,
+post-softmax attention, hidden states); each method then scores the chunks for each annotated
+span of the response. Faithfulness is the drop in the span's log-probability (teacher-forced)
+when a method's top-k chunks are removed from the context; larger is more faithful.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from rcstat.attribution.attributor import Head, HeadProfile, attribution, head_source_rc, select_heads
+from rcstat.attribution.data import Example
+from rcstat.attribution.features import Features, Task, build_task, capture
+from rcstat.errors import RCStatError
+from rcstat.intervals import normal, wilson
+
+METHODS = ("rcstat", "rcstat-calibrated", "attention", "attention-all", "least-rc", "hidden-state", "random")
+
+
+@dataclass
+class Context:
+    """What one example's pass gives to the methods."""
+
+    task: Task
+    features: Features
+    groups: list[torch.Tensor]  # context-token indices of each chunk
+    top: list[Head]
+    least: list[Head]
+    calibrated: list[Head] | None
+
+
+def _attention_scores(ctx: Context, heads: Sequence[Head], rows: torch.Tensor) -> torch.Tensor:
+    weights = torch.stack([ctx.features.attention[la][h][rows] for la, h in heads])  # (K, |T|, C)
+    per_token = weights.mean((0, 1))
+    return torch.stack([per_token[g].sum() for g in ctx.groups])
+
+
+def _hidden_scores(ctx: Context, rows: torch.Tensor) -> torch.Tensor:
+    context, response = ctx.features.hidden
+    target = response[rows].mean(0)
+    chunks = torch.stack([context[g].mean(0) for g in ctx.groups])
+    return torch.nn.functional.cosine_similarity(chunks, target[None], dim=-1)
+
+
+def method_scores(name: str, ctx: Context, rows: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Chunk scores of one method for the response tokens ``rows``."""
+    all_heads = [
+        (la, h) for la in sorted(ctx.features.attention) for h in range(ctx.features.head_rc.shape[1])
+    ]
+    if name == "rcstat":
+        return head_source_rc(ctx.features, ctx.top, rows, ctx.groups).mean(0)
+    if name == "rcstat-calibrated":
+        if ctx.calibrated is None:
+            raise RCStatError("method rcstat-calibrated needs a head profile (--profile)")
+        return head_source_rc(ctx.features, ctx.calibrated, rows, ctx.groups).mean(0)
+    if name == "least-rc":
+        return head_source_rc(ctx.features, ctx.least, rows, ctx.groups).mean(0)
+    if name == "attention":
+        return _attention_scores(ctx, ctx.top, rows)
+    if name == "attention-all":
+        return _attention_scores(ctx, all_heads, rows)
+    if name == "hidden-state":
+        return _hidden_scores(ctx, rows)
+    if name == "random":
+        return torch.tensor([rng.random() for _ in ctx.groups])
+    raise RCStatError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+
+
+def span_logprob(model, task: Task, rows: torch.Tensor) -> float:
+    """Log-probability of the response tokens ``rows`` given everything before them (teacher-forced)."""
+    positions = task.response_positions[rows]
+    with torch.no_grad():
+        logits = model(task.input_ids[:, : int(positions.max()) + 1]).logits[0]
+    logp = logits[positions - 1].log_softmax(-1)
+    return float(logp.gather(-1, task.input_ids[0, positions][:, None]).sum())
+
+
+def run_attribution_bench(
+    model,
+    tokenizer,
+    examples: Sequence[Example],
+    methods: Sequence[str],
+    *,
+    top_k: int = 20,
+    estimator: str = "independent",
+    profile: HeadProfile | None = None,
+    faithfulness: int = 0,
+    ks: Sequence[int] = (1, 3),
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """One record per target span: each method's top chunk, correctness, log-prob drops, time."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise RCStatError(
+            f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
+        )
+    if "rcstat-calibrated" in methods and profile is None:
+        raise RCStatError("method rcstat-calibrated needs a head profile (--profile)")
+    rng = random.Random(seed)
+    layers = model.config.num_hidden_layers
+    records: list[dict] = []
+    for done, example in enumerate(examples, start=1):
+        start = time.perf_counter()
+        task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
+        features = capture(model, task, estimator, attention=True, hidden_layer=layers // 2)
+        pass_seconds = time.perf_counter() - start
+        result = attribution(task, features, [], granularities=("chunk",))
+        ctx = Context(
+            task,
+            features,
+            result.groups["chunk"],
+            select_heads(features.head_rc, top_k),
+            select_heads(features.head_rc, top_k, least=True),
+            profile.top(top_k) if profile else None,
+        )
+        if len(ctx.groups) != len(example.chunks):
+            raise RCStatError("a chunk of the context holds no token")
+        full: dict[int, float] = {}
+        for number, target in enumerate(example.targets):
+            rows = result.rows(target.start, target.end)
+            record = {
+                "example": done - 1,
+                "target": number,
+                "chunks": len(example.chunks),
+                "pass_seconds": pass_seconds if number == 0 else 0.0,
+                "methods": {},
+            }
+            for name in methods:
+                t0 = time.perf_counter()
+                scores = method_scores(name, ctx, rows, rng)
+                seconds = time.perf_counter() - t0
+                ranking = torch.argsort(scores, descending=True).tolist()
+                entry = {"top": ranking[0], "correct": ranking[0] in target.gold, "seconds": seconds}
+                if len(records) < faithfulness:
+                    if number not in full:
+                        full[number] = span_logprob(model, task, rows)
+                    for k in ks:
+                        kept = [c for i, c in enumerate(example.chunks) if i not in set(ranking[:k])]
+                        if not kept:
+                            continue
+                        ablated = build_task(model, tokenizer, kept, example.query, example.response)
+                        entry[f"drop@{k}"] = full[number] - span_logprob(model, ablated, rows)
+                record["methods"][name] = entry
+            records.append(record)
+        if progress:
+            progress(done, len(examples))
+    return records
+
+
+def summarise(methods: Sequence[str], records: Sequence[dict], ks: Sequence[int] = (1, 3)) -> list[dict]:
+    """Accuracy with a Wilson interval, mean log-prob drops with normal intervals, time per example."""
+    rows = []
+    examples = len({r["example"] for r in records})
+    for name in methods:
+        entries = [r["methods"][name] for r in records]
+        correct = sum(e["correct"] for e in entries)
+        row = {
+            "method": name,
+            "accuracy": correct / len(entries) if entries else math.nan,
+            "ci95": list(wilson(correct, len(entries))),
+            "n": len(entries),
+            "examples": examples,
+            # the shared pass counts for every method that reads it (all but random), plus its own scoring
+            "seconds_per_example": (
+                sum(
+                    e["seconds"] + (0.0 if name == "random" else r["pass_seconds"])
+                    for e, r in zip(entries, records, strict=True)
+                )
+                / examples
+                if examples
+                else math.nan
+            ),
+        }
+        for k in ks:
+            drops = [e[f"drop@{k}"] for e in entries if f"drop@{k}" in e]
+            row[f"logprob_drop@{k}"] = statistics.fmean(drops) if drops else None
+            row[f"logprob_drop@{k}_ci95"] = normal(drops)
+            row[f"logprob_drop@{k}_n"] = len(drops)
+        rows.append(row)
+    return rows
