@@ -35,6 +35,8 @@ EXAMPLES = """examples:
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
   rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
   rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv
+  rcstat attribute --sources chunks.jsonl --query "Who won?" --span-text "Curie" --format json
+  rcstat compress --context report.txt --query "What changed?" --compression-ratio 0.75 --press rcstat
   rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json
   rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention,random
 """
@@ -91,6 +93,13 @@ def _ratios(text: str) -> list[float]:
     if not values or not all(0 <= v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"compression ratios must be in [0, 1), got {text!r}")
     return values
+
+
+def _ratio(text: str) -> float:
+    (value,) = _ratios(text) if "," not in text else (None,)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected one compression ratio, got {text!r}")
+    return value
 
 
 def cmd_bench_kv(args: argparse.Namespace) -> int:
@@ -252,6 +261,111 @@ def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_context(args: argparse.Namespace) -> str | list[str]:
+    from rcstat.io import read_jsonl, read_text
+
+    if args.sources:
+        chunks = [row["text"] for row in read_jsonl(args.sources, required=("text",))]
+        if not all(isinstance(c, str) for c in chunks):
+            raise RCStatError(f"{args.sources}: every `text` must be a string")
+        return chunks
+    return read_text(args.context)
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Print, or write the file whole (never half-written)."""
+    if output is None:
+        print(text)
+        return
+    from rcstat.kv.report import write_atomic
+
+    write_atomic(Path(output), (text + "\n").encode())
+    _say(f"wrote {output}")
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from rcstat.attribution import Attributor
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    context = _read_context(args)
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    result = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator).attribute(
+        context, args.query, args.response
+    )
+    if args.span_text is not None:
+        start, end = result.find(args.span_text)
+    elif args.span is not None:
+        start, end = args.span
+    else:
+        start, end = None, None
+    scores = result.attributions(start, end, granularity=args.granularity)
+    record = {"model": name, "response": result.response, **scores.to_dict()}
+    record["sources"] = record["sources"][: args.top_sources] if args.top_sources else record["sources"]
+    if args.format == "json":
+        _emit(json.dumps(record, indent=2), args.output)
+        return 0
+    lines = [f"response: {result.response}", f"target: {record['target']['text']!r}", ""]
+    lines += [f"{'score':>8}  source ({args.granularity})"]
+    lines += [f"{s['score']:8.3f}  [{s['index']}] {s['text'][:90]}" for s in record["sources"]]
+    _emit("\n".join(lines), args.output)
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from rcstat.io import read_text
+    from rcstat.kv.bench import PRESSES, parse_presses
+    from rcstat.kv.compress import compress_and_answer
+    from rcstat.kv.rcstat_press import RCStatPress
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    context = read_text(args.context)
+    (press_name,) = parse_presses([args.press])
+    if args.threshold is not None:
+        if press_name != "rcstat":
+            raise RCStatError("--threshold is RC's own mode: use it with --press rcstat")
+        press = RCStatPress(threshold=args.threshold)
+    elif press_name == "none":
+        press = None
+    else:
+        press = PRESSES[press_name](args.compression_ratio)
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    report = compress_and_answer(
+        model, tokenizer, context, args.query, press, args.max_new_tokens, args.query_aware
+    )
+    record = {"model": name, **report.to_dict()}
+    if args.format == "json":
+        print(json.dumps(record, indent=2))
+        return 0
+    mib = 2**20
+    print(f"answer: {report.answer}")
+    print(f"press: {record['press']}")
+    print(
+        f"context: {report.context_tokens} tokens; realised ratio {record['realised_ratio']:.3f}; KV bytes "
+        f"{report.bytes_full / mib:.1f} MiB full, {report.bytes_held / mib:.1f} MiB held"
+        + (
+            " (per-head budgets are masked, not freed)"
+            if report.bytes_held == report.bytes_full and press
+            else ""
+        )
+    )
+    print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()))
+    per_layer = " ".join(f"{r:.2f}" for r in record["realised_ratio_per_layer"])
+    print(f"realised ratio per layer: {per_layer}")
+    return 0
+
+
+def _span(text: str) -> tuple[int, int]:
+    try:
+        start, end = (int(p) for p in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:END character offsets, got {text!r}") from None
+    return start, end
+
+
 def _progress(total: int, unit: str) -> Callable[[int, int], None] | None:
     """A progress bar on stderr when it is a terminal (none otherwise)."""
     if not sys.stderr.isatty():
@@ -376,6 +490,53 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--output", help="write results and per-span records to this JSON file")
     at.add_argument("--format", choices=("table", "json"), default="table")
     at.set_defaults(func=cmd_bench_attribution)
+
+    attribute = sub.add_parser(
+        "attribute",
+        help="attribute a response (generated when not given) to its context",
+        description="One forward pass: score every source of the context for a span of the response by the "
+        "expected RC of the heads that contextualize the response most.",
+    )
+    given = attribute.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--context", help="context text file (- for stdin); sources are its sentences or tokens"
+    )
+    given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line')
+    attribute.add_argument("--query", required=True)
+    attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
+    target = attribute.add_mutually_exclusive_group()
+    target.add_argument("--span-text", help="attribute the first occurrence of this text in the response")
+    target.add_argument("--span", type=_span, help="attribute response characters START:END")
+    attribute.add_argument("--granularity", choices=("token", "sentence", "chunk"), default="sentence")
+    attribute.add_argument("--top-k", type=_positive_int, default=20, help="heads used")
+    attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
+    attribute.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    attribute.add_argument("--model", help=MODEL_HELP)
+    attribute.add_argument("--format", choices=("table", "json"), default="table")
+    attribute.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
+    attribute.set_defaults(func=cmd_attribute)
+
+    compress = sub.add_parser(
+        "compress",
+        help="answer a query from a compressed KV cache and report what was kept",
+        description="Prefill the context, compress its cache with a press, answer greedily; report the "
+        "realised ratio (overall and per layer), KV bytes before and after, and the time of each phase.",
+    )
+    compress.add_argument("--context", required=True, help="context text file (- for stdin)")
+    compress.add_argument("--query", required=True)
+    budget = compress.add_mutually_exclusive_group()
+    budget.add_argument("--compression-ratio", type=_ratio, default=0.5, help="share of the cache to evict")
+    budget.add_argument(
+        "--threshold", type=float, help="RC threshold τ: evict keys scoring ≤ τ (rcstat only)"
+    )
+    compress.add_argument("--press", default="rcstat", help="rcstat, snapkv, adakv, … or none")
+    compress.add_argument(
+        "--query-aware", action="store_true", help="compress with the query inside the window"
+    )
+    compress.add_argument("--max-new-tokens", type=_positive_int, default=64)
+    compress.add_argument("--model", help=MODEL_HELP)
+    compress.add_argument("--format", choices=("table", "json"), default="table")
+    compress.set_defaults(func=cmd_compress)
 
     heads_sub = _group(sub, "heads", "attention-head profiles for attribution", "ACTION")
     cal = heads_sub.add_parser(

@@ -1,0 +1,138 @@
+"""``rcstat attribute`` and ``rcstat compress`` on a tiny random Llama with the embedded tokenizer.
+
+The tokenizer (and its chat template) comes from the prepared default model, so these tests are
+marked ``realmodel``; the model itself is tiny (3 layers), so each command runs in about a second.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rcstat import cli
+from rcstat.models import embedded
+
+pytestmark = pytest.mark.realmodel
+
+CHUNKS = ["The Rhine rises in the Swiss Alps.", "Marie Curie won two Nobel Prizes.", "Honey never spoils."]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded.prepare_default_model())
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    path = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def write_chunks(tmp_path) -> str:
+    path = tmp_path / "chunks.jsonl"
+    path.write_text("".join(json.dumps({"text": c}) + "\n" for c in CHUNKS))
+    return str(path)
+
+
+def test_attribute_json_sorted_by_score_and_written_whole(tiny_checkpoint, tmp_path, capsys) -> None:
+    argv = [
+        "attribute",
+        "--sources",
+        write_chunks(tmp_path),
+        "--query",
+        "Who won?",
+        "--model",
+        tiny_checkpoint,
+    ]
+    argv += [
+        "--response",
+        "Marie Curie won.",
+        "--span-text",
+        "Curie",
+        "--granularity",
+        "chunk",
+        "--format",
+        "json",
+    ]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["response"] == "Marie Curie won." and out["target"]["text"].strip() == "Curie"
+    scores = [s["score"] for s in out["sources"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 3
+    assert {s["text"] for s in out["sources"]} == set(CHUNKS)
+    target = tmp_path / "out.json"
+    assert cli.main([*argv, "--output", str(target)]) == 0
+    assert json.loads(target.read_text()) == out
+
+
+def test_attribute_generates_a_response_from_a_plain_context(tiny_checkpoint, tmp_path, capsys) -> None:
+    context = tmp_path / "context.txt"
+    context.write_text(" ".join(CHUNKS))
+    argv = ["attribute", "--context", str(context), "--query", "Who won?", "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--format", "json", "--top-k", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["response"] and [s["text"] for s in sorted(out["sources"], key=lambda s: s["index"])] == CHUNKS
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--span", "0:999"], "outside the response"),
+        (["--span-text", "Einstein"], "is not in the response"),
+        (["--span", "three:four"], None),  # argparse: exit 2 with usage
+    ],
+)
+def test_attribute_bad_spans_fail_in_one_line_and_write_nothing(
+    tiny_checkpoint, tmp_path, capsys, extra, message
+):
+    target = tmp_path / "out.json"
+    argv = ["attribute", "--sources", write_chunks(tmp_path), "--query", "q", "--response", "Curie won."]
+    argv += ["--model", tiny_checkpoint, "--output", str(target), *extra]
+    if message is None:
+        with pytest.raises(SystemExit) as info:
+            cli.main(argv)
+        assert info.value.code == 2
+    else:
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("rcstat: error:") and message in err[-1]
+    assert not target.exists() and not list(tmp_path.glob(".out.json*"))
+
+
+def test_compress_reports_ratio_bytes_and_phases(tiny_checkpoint, tmp_path, capsys) -> None:
+    context = tmp_path / "context.txt"
+    context.write_text(" ".join(CHUNKS * 8))
+    base = ["compress", "--context", str(context), "--query", "Who won?", "--model", tiny_checkpoint]
+    assert cli.main([*base, "--press", "snapkv", "--compression-ratio", "0.5", "--format", "json"]) == 0
+    uniform = json.loads(capsys.readouterr().out)
+    assert uniform["realised_ratio"] == pytest.approx(0.5, abs=0.02)
+    assert uniform["kv_bytes_held"] == pytest.approx(uniform["kv_bytes_full"] / 2, rel=0.05)
+    assert len(uniform["realised_ratio_per_layer"]) == 3 and set(uniform["seconds"]) == {
+        "prefill",
+        "compress",
+        "decode",
+    }
+    assert cli.main([*base, "--threshold", "0", "--format", "json"]) == 0
+    threshold = json.loads(capsys.readouterr().out)
+    assert threshold["kv_bytes_held"] == threshold["kv_bytes_full"]  # masked per head, not freed
+    assert cli.main([*base, "--press", "snapkv", "--threshold", "0"]) == 2
+    assert "use it with --press rcstat" in capsys.readouterr().err
+    assert cli.main([*base, "--press", "h2o"]) == 2
+    assert "unknown press h2o" in capsys.readouterr().err
+    context.write_text("word " * 600)
+    assert cli.main(base) == 2
+    assert "the model allows 512" in capsys.readouterr().err
