@@ -136,3 +136,42 @@ def test_compress_reports_ratio_bytes_and_phases(tiny_checkpoint, tmp_path, caps
     context.write_text("word " * 600)
     assert cli.main(base) == 2
     assert "the model allows 512" in capsys.readouterr().err
+
+
+def write_verigran(tmp_path) -> str:
+    summary = "The Rhine starts[ 1  in the Swiss Alps. ] Curie won[ 2  two Nobel Prizes. ]"
+    rows = [
+        {
+            "question": "Facts?",
+            "summary": summary,
+            "chunk": "The Rhine starts in the Swiss Alps.",
+            "passages": CHUNKS,
+        },
+        {
+            "question": "Facts?",
+            "summary": summary,
+            "chunk": "Curie won two Nobel Prizes.",
+            "passages": CHUNKS,
+        },
+    ]
+    path = tmp_path / "vg.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_path, capsys) -> None:
+    data, profile = write_verigran(tmp_path), tmp_path / "heads.json"
+    common = ["--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
+    assert cli.main(["heads", "calibrate", *common, "--output", str(profile)]) == 0
+    saved = json.loads(profile.read_text())
+    assert saved["examples"] == 1 and len(saved["head_rc"]) == 3 and len(saved["head_rc"][0]) == 4
+    capsys.readouterr()
+    assert cli.main(["bench", "attribution", *common, "--method", "rcstat", "--format", "json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["n"] == 2 and 0 <= single["accuracy"] <= 1 and single["seconds_per_example"] > 0
+    methods = "rcstat,rcstat-calibrated,attention,attention-all,least-rc,hidden-state,random"
+    argv = ["bench", "attribution", *common, "--method", methods, "--profile", str(profile), "--top-k", "3"]
+    assert cli.main([*argv, "--faithfulness", "2", "--format", "json"]) == 0
+    many = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in many["results"]] == methods.split(",")
+    assert all(r["n"] == 2 and r["logprob_drop@1_n"] == 2 for r in many["results"])

@@ -15,7 +15,9 @@ COST_NOTE = (
     "sample; extra peak memory is the resident high-water mark it added (Linux `VmHWM`, including the "
     "compressed cache it returns). *Seen* is the share of cache entries attention still sees; *held* is "
     "the share of the full cache's bytes still in memory: kvpress only **masks** the entries that "
-    "head-adaptive presses (rcstat, adakv) evict, so they hold everything."
+    "head-adaptive presses (rcstat, adakv) evict, so they hold everything. ObservedAttention's time "
+    "includes recomputing the eager attention weights from the recorded prefill (a live run pays "
+    "for them inside an eager forward instead)."
 )
 
 
