@@ -175,3 +175,31 @@ def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_
     many = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in many["results"]] == methods.split(",")
     assert all(r["n"] == 2 and r["logprob_drop@1_n"] == 2 for r in many["results"])
+
+
+def test_attribute_html_is_one_self_contained_page(tiny_checkpoint, tmp_path) -> None:
+    page = tmp_path / "report.html"
+    argv = [
+        "attribute",
+        "--sources",
+        write_chunks(tmp_path),
+        "--query",
+        "Who won?",
+        "--model",
+        tiny_checkpoint,
+    ]
+    argv += [
+        "--response",
+        "Curie won. The Rhine rises in the Alps.",
+        "--format",
+        "html",
+        "--output",
+        str(page),
+    ]
+    assert cli.main(argv) == 0
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text and "<link" not in text  # no network, no CDN
+    data = json.loads(text.split('<script id="data" type="application/json">')[1].split("</script>")[0])
+    assert set(data["scores"]) == {"token", "sentence", "chunk"}
+    assert len(data["scores"]["chunk"]) == 2 and all(len(s) == 3 for s in data["scores"]["chunk"])
+    assert text.count('class="sent"') == 2 and '<ul class="static">' in text  # readable without JavaScript

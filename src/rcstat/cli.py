@@ -301,6 +301,11 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     else:
         start, end = None, None
     scores = result.attributions(start, end, granularity=args.granularity)
+    if args.format == "html":
+        from rcstat.attribution.html import render
+
+        _emit(render(result, name, args.granularity), args.output)
+        return 0
     record = {"model": name, "response": result.response, **scores.to_dict()}
     record["sources"] = record["sources"][: args.top_sources] if args.top_sources else record["sources"]
     if args.format == "json":
@@ -512,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
     attribute.add_argument("--estimator", choices=ESTIMATORS, default="independent")
     attribute.add_argument("--model", help=MODEL_HELP)
-    attribute.add_argument("--format", choices=("table", "json"), default="table")
+    attribute.add_argument(
+        "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
+    )
     attribute.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     attribute.set_defaults(func=cmd_attribute)
 
