@@ -28,6 +28,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -125,7 +128,7 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
     for press in dict.fromkeys(r["press"] for r in rows):
         if press == FULL_CACHE:
             full = next(r for r in rows if r["press"] == FULL_CACHE)
@@ -148,8 +151,8 @@ def plot(rows: Sequence[dict], path: Path, title: str) -> None:
         )
     ax.set_xlabel("compression ratio (share of the cache evicted)")
     ax.set_ylabel("score")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.set_title(title, fontsize=9, wrap=True)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -164,7 +167,9 @@ def write_report(directory: Path, meta: dict, rows: Sequence[dict]) -> list[Path
     write_atomic(paths[0], (json.dumps({**meta, "results": list(rows)}, indent=1) + "\n").encode())
     write_atomic(paths[1], markdown(meta, rows).encode())
     try:
-        plot(rows, directory / "results.png", f"{meta['model']} — {meta['data']}")
+        n = rows[0]["n"] if rows else 0
+        aware = "query-aware" if meta.get("query_aware") else "query-agnostic"
+        plot(rows, directory / "results.png", f"{meta['model']}, {n} samples, {aware}, 95% intervals")
         paths.append(directory / "results.png")
     except ImportError:
         pass
