@@ -1,7 +1,8 @@
 """Ablation of RCStatPress's options on the built-in synthetic tasks only (issue 3).
 
 One factor at a time around a base configuration: estimator, observation window, GQA reducer,
-score pooling, and head-adaptive vs. uniform budgets, at compression ratios 0.75 and 0.9, query-aware.
+score pooling, and head-adaptive vs. uniform budgets, at compression ratios 0.5, 0.75 and 0.9,
+query-aware.
 The data (needle, multikey, multivalue, cwe over Paul Graham essays) uses a seed different from
 the main benchmark's, so the defaults are not tuned on the samples they are judged on; the QuoteSum
 QA task is not used here.
@@ -62,7 +63,7 @@ def main() -> None:
     model, tokenizer = load_model()
     samples = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
     presses = {FULL_CACHE: None, **{name: factory(options) for name, options in VARIANTS.items()}}
-    config = Config.create(presses, [0.75, 0.9], True, 64)
+    config = Config.create(presses, [0.5, 0.75, 0.9], True, 64)
     out = Path(args.output)
     records = run_kv_bench(
         model,
