@@ -48,16 +48,12 @@ def write_chunks(tmp_path) -> str:
     return str(path)
 
 
+def attribute_argv(tmp_path, checkpoint: str) -> list[str]:
+    return ["attribute", "--sources", write_chunks(tmp_path), "--query", "Who won?", "--model", checkpoint]
+
+
 def test_attribute_json_sorted_by_score_and_written_whole(tiny_checkpoint, tmp_path, capsys) -> None:
-    argv = [
-        "attribute",
-        "--sources",
-        write_chunks(tmp_path),
-        "--query",
-        "Who won?",
-        "--model",
-        tiny_checkpoint,
-    ]
+    argv = attribute_argv(tmp_path, tiny_checkpoint)
     argv += [
         "--response",
         "Marie Curie won.",
@@ -179,15 +175,7 @@ def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_
 
 def test_attribute_html_is_one_self_contained_page(tiny_checkpoint, tmp_path) -> None:
     page = tmp_path / "report.html"
-    argv = [
-        "attribute",
-        "--sources",
-        write_chunks(tmp_path),
-        "--query",
-        "Who won?",
-        "--model",
-        tiny_checkpoint,
-    ]
+    argv = attribute_argv(tmp_path, tiny_checkpoint)
     argv += [
         "--response",
         "Curie won. The Rhine rises in the Alps.",
