@@ -127,21 +127,14 @@ def cmd_bench_kv(args: argparse.Namespace) -> int:
         lengths, depths = _numbers(args.lengths, int), _numbers(args.depths, float)
         samples = builtin_samples(tokenizer, tasks, args.per_task, lengths, depths, args.seed, args.qa_data)
         samples = samples[: args.limit] if args.limit else samples
-    bar = None
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(samples), desc="samples", file=sys.stderr)
     records = run_kv_bench(
         model,
         tokenizer,
         samples,
         config,
         log=log,
-        progress=(lambda done, total: bar.update(done - bar.n)) if bar else None,
+        progress=_progress(len(samples), "samples"),
     )
-    if bar:
-        bar.close()
     data = (
         str(args.data)
         if args.data

@@ -272,10 +272,9 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
         }
         for key, text in zip(names, texts, strict=True)
     }
-    full_bytes = sum(t.numel() * t.element_size() for la in recorded.layers for t in (la.keys, la.values))
     return {
         "context_tokens": int(context_ids.shape[1]),
-        "full_bytes": full_bytes,
+        "full_bytes": recorded.held_bytes,
         "prefill_seconds": prefill,
         "decode_seconds": decode,
         "results": results,

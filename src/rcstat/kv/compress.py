@@ -9,7 +9,7 @@ from kvpress import BasePress
 
 from rcstat.errors import RCStatError
 from rcstat.kv.decode import greedy_answers
-from rcstat.kv.replay import Compressed, record_prefill, replay
+from rcstat.kv.replay import record_prefill, replay
 
 
 @dataclass
@@ -36,17 +36,6 @@ class CompressionReport:
             "kv_bytes_held": self.bytes_held,
             "seconds": self.seconds,
         }
-
-
-def kept_per_layer(compressed: Compressed) -> list[float]:
-    """Share of each layer's full cache that attention still sees."""
-    out = []
-    for layer, mask in zip(compressed.cache.layers, compressed.masks, strict=True):
-        b, h, n, _ = layer.keys.shape
-        out.append(
-            (b * h * n - (0 if mask is None else int(mask[0].numel()))) / (b * h * compressed.full_length)
-        )
-    return out
 
 
 def compress_and_answer(
@@ -79,14 +68,13 @@ def compress_and_answer(
     start = time.perf_counter()
     (answer,) = greedy_answers(model, tokenizer, question_ids, [compressed], max_new_tokens)
     seconds["decode"] = time.perf_counter() - start
-    full = sum(t.numel() * t.element_size() for la in record.layers for t in (la.keys, la.values))
     return CompressionReport(
         press=repr(press),
         answer=answer.strip(),
         context_tokens=record.length,
         kept_fraction=compressed.kept_fraction,
-        kept_per_layer=kept_per_layer(compressed),
-        bytes_full=full,
+        kept_per_layer=compressed.kept_per_layer(),
+        bytes_full=record.held_bytes,
         bytes_held=compressed.held_bytes,
         seconds=seconds,
     )

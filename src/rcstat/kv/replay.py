@@ -52,6 +52,15 @@ class PrefillRecord:
     def length(self) -> int:
         return self.layers[0].keys.shape[-2]
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the full cache (keys and values of every layer)."""
+        return _bytes((la.keys, la.values) for la in self.layers)
+
+
+def _bytes(pairs) -> int:
+    return sum(t.numel() * t.element_size() for pair in pairs for t in pair)
+
 
 def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: Any) -> PrefillRecord:
     """Run the prefill once, uncompressed, keeping what every press's ``compress`` would receive.
@@ -101,17 +110,23 @@ class Compressed:
 
     @property
     def held_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for la in self.cache.layers for t in (la.keys, la.values))
+        return _bytes((la.keys, la.values) for la in self.cache.layers)
+
+    def kept_per_layer(self) -> list[float]:
+        """Share of each layer's full cache that attention still sees."""
+        out = []
+        for layer, mask in zip(self.cache.layers, self.masks, strict=True):
+            b, h, n, _ = layer.keys.shape
+            out.append(
+                (b * h * n - (0 if mask is None else int(mask[0].numel()))) / (b * h * self.full_length)
+            )
+        return out
 
     @property
     def kept_fraction(self) -> float:
-        """Entries attention can still see, over the full cache's (keys of all layers and KV heads)."""
-        kept = total = 0
-        for layer, mask in zip(self.cache.layers, self.masks, strict=True):
-            b, h, n, _ = layer.keys.shape
-            kept += b * h * n - (0 if mask is None else int(mask[0].numel()))
-            total += b * h * self.full_length
-        return kept / total
+        """Entries attention can still see, over the full cache's (every layer has the same full size)."""
+        per_layer = self.kept_per_layer()
+        return sum(per_layer) / len(per_layer)
 
 
 def _attention_weights(layer: LayerInputs) -> torch.Tensor:
