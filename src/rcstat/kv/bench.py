@@ -41,8 +41,9 @@ from rcstat.errors import RCStatError
 from rcstat.intervals import interval
 from rcstat.io import read_jsonl
 from rcstat.kv.decode import greedy_answers
+from rcstat.kv.memory import peak_extra_bytes
 from rcstat.kv.rcstat_press import RCStatPress
-from rcstat.kv.replay import Compressed, record_prefill, replay
+from rcstat.kv.replay import record_prefill, replay
 
 # name -> press at a compression ratio (kvpress's defaults otherwise)
 PRESSES: dict[str, Callable[[float], BasePress]] = {
@@ -166,28 +167,6 @@ def parse_presses(names: Iterable[str]) -> list[str]:
             f"{', '.join([FULL_CACHE, *PRESSES])}"
         )
     return chosen
-
-
-def peak_extra_bytes(fn: Callable[[], Compressed]) -> tuple[Compressed, int | None]:
-    """Run ``fn`` and return its result with the peak resident memory it added (Linux), else ``None``.
-
-    Resets the kernel's high-water mark (``/proc/self/clear_refs``) first, so each call is measured
-    on its own; the figure includes the compressed cache ``fn`` returns.
-    """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        before = _status_kib("VmRSS")
-    except OSError:
-        return fn(), None
-    result = fn()
-    return result, max(0, _status_kib("VmHWM") - before) * 1024
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise OSError(f"{field} not in /proc/self/status")
 
 
 def run_kv_bench(

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
+from rcstat.kv.memory import cache_bytes
 from rcstat.models.logits import attention_layer, attention_layers, layer_queries, logits
 
 Mask = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -110,7 +111,7 @@ class Compressed:
 
     @property
     def held_bytes(self) -> int:
-        return _bytes((la.keys, la.values) for la in self.cache.layers)
+        return cache_bytes(self.cache)
 
     def kept_per_layer(self) -> list[float]:
         """Share of each layer's full cache that attention still sees."""
