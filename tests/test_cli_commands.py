@@ -122,9 +122,15 @@ def test_compress_reports_ratio_bytes_and_phases(tiny_checkpoint, tmp_path, caps
         "compress",
         "decode",
     }
-    assert cli.main([*base, "--threshold", "0", "--format", "json"]) == 0
-    threshold = json.loads(capsys.readouterr().out)
-    assert threshold["kv_bytes_held"] == threshold["kv_bytes_full"]  # masked per head, not freed
+    assert cli.main([*base, "--threshold", "0", "--cache", "masked", "--format", "json"]) == 0
+    masked = json.loads(capsys.readouterr().out)
+    assert masked["kv_bytes_held"] == masked["kv_bytes_full"]  # masked per head, not freed
+    assert cli.main([*base, "--threshold", "0", "--format", "json"]) == 0  # the ragged cache frees them
+    ragged = json.loads(capsys.readouterr().out)
+    assert ragged["cache"] == "ragged" and ragged["answer"] == masked["answer"]
+    assert ragged["realised_ratio"] == pytest.approx(masked["realised_ratio"])
+    kept = 1 - ragged["realised_ratio"]
+    assert ragged["kv_bytes_held"] / ragged["kv_bytes_full"] == pytest.approx(kept, abs=0.05)
     assert cli.main([*base, "--press", "snapkv", "--threshold", "0"]) == 2
     assert "use it with --press rcstat" in capsys.readouterr().err
     assert cli.main([*base, "--press", "h2o"]) == 2

@@ -332,7 +332,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     _say(f"loading {name}…")
     model, tokenizer = load_model(args.model)
     report = compress_and_answer(
-        model, tokenizer, context, args.query, press, args.max_new_tokens, args.query_aware
+        model, tokenizer, context, args.query, press, args.max_new_tokens, args.query_aware, args.cache
     )
     record = {"model": name, **report.to_dict()}
     if args.format == "json":
@@ -340,7 +340,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         return 0
     mib = 2**20
     print(f"answer: {report.answer}")
-    print(f"press: {record['press']}")
+    print(f"press: {record['press']}   cache: {report.cache}")
     print(
         f"context: {report.context_tokens} tokens; realised ratio {record['realised_ratio']:.3f}; KV bytes "
         f"{report.bytes_full / mib:.1f} MiB full, {report.bytes_held / mib:.1f} MiB held"
@@ -532,6 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--press", default="rcstat", help="rcstat, snapkv, adakv, … or none")
     compress.add_argument(
         "--query-aware", action="store_true", help="compress with the query inside the window"
+    )
+    compress.add_argument(
+        "--cache",
+        choices=("ragged", "masked"),
+        default="ragged",
+        help="ragged: hold only the kept entries per head (default); masked: kvpress's masked cache",
     )
     compress.add_argument("--max-new-tokens", type=_positive_int, default=64)
     compress.add_argument("--model", help=MODEL_HELP)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Literal
 
+import torch
 from kvpress import BasePress
 
 from rcstat.errors import RCStatError
 from rcstat.kv.decode import greedy_answers
+from rcstat.kv.memory import cache_bytes
+from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 from rcstat.kv.replay import record_prefill, replay
+
+CacheKind = Literal["ragged", "masked"]
 
 
 @dataclass
@@ -17,6 +24,7 @@ class CompressionReport:
     """The answer, what was kept (overall and per layer), bytes before and after, and phase times."""
 
     press: str
+    cache: CacheKind
     answer: str
     context_tokens: int
     kept_fraction: float
@@ -28,6 +36,7 @@ class CompressionReport:
     def to_dict(self) -> dict:
         return {
             "press": self.press,
+            "cache": self.cache,
             "answer": self.answer,
             "context_tokens": self.context_tokens,
             "realised_ratio": 1 - self.kept_fraction,
@@ -46,10 +55,17 @@ def compress_and_answer(
     press: BasePress | None,
     max_new_tokens: int = 64,
     query_aware: bool = False,
+    cache: CacheKind = "ragged",
 ) -> CompressionReport:
-    """Prefill the context, compress it with ``press`` (``None``: keep all), answer greedily."""
+    """Prefill the context, compress it with ``press`` (``None``: keep all), answer greedily.
+
+    ``cache="ragged"`` compresses inside the prefill into a :class:`RaggedCache` (only kept entries
+    are held); ``"masked"`` replays the press on a recorded prefill and keeps kvpress's masked cache.
+    """
     from transformers import pipeline
 
+    if cache not in ("ragged", "masked"):
+        raise RCStatError(f"cache must be 'ragged' or 'masked', got {cache!r}")
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
     text, question = (context + "\n" + query, "") if query_aware else (context, query)
     inputs = pipe.preprocess(text, [question], answer_prefix="", max_context_length=10**9)
@@ -58,6 +74,24 @@ def compress_and_answer(
     total = context_ids.shape[1] + question_ids.shape[1] + max_new_tokens
     if limit and total > limit:
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")
+    run = _ragged if cache == "ragged" else _masked
+    answer, kept, full_bytes, held_bytes, seconds = run(
+        model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens
+    )
+    return CompressionReport(
+        press=repr(press),
+        cache=cache,
+        answer=answer.strip(),
+        context_tokens=int(context_ids.shape[1]),
+        kept_fraction=sum(kept) / len(kept),
+        kept_per_layer=kept,
+        bytes_full=full_bytes,
+        bytes_held=held_bytes,
+        seconds=seconds,
+    )
+
+
+def _masked(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens):
     seconds = {}
     start = time.perf_counter()
     record = record_prefill(model, context_ids)
@@ -68,13 +102,31 @@ def compress_and_answer(
     start = time.perf_counter()
     (answer,) = greedy_answers(model, tokenizer, question_ids, [compressed], max_new_tokens)
     seconds["decode"] = time.perf_counter() - start
-    return CompressionReport(
-        press=repr(press),
-        answer=answer.strip(),
-        context_tokens=record.length,
-        kept_fraction=compressed.kept_fraction,
-        kept_per_layer=compressed.kept_per_layer(),
-        bytes_full=record.held_bytes,
-        bytes_held=compressed.held_bytes,
-        seconds=seconds,
-    )
+    return answer, compressed.kept_per_layer(), record.held_bytes, compressed.held_bytes, seconds
+
+
+def _ragged(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens):
+    cache = RaggedCache(model.config)
+    wrapped = RaggedPress(press) if press is not None else None
+    start = time.perf_counter()
+    with wrapped(model) if wrapped else contextlib.nullcontext(), torch.no_grad():
+        model.get_decoder()(input_ids=context_ids, past_key_values=cache)
+    spent = wrapped.seconds if wrapped else 0.0
+    seconds = {"prefill": time.perf_counter() - start - spent, "compress": spent}
+    kept = [layer.kept_share() for layer in cache.layers]
+    held = cache_bytes(cache)
+    full = sum(_dense_bytes(layer, context_ids.shape[1]) for layer in cache.layers)
+    start = time.perf_counter()
+    with ragged_attention(model):
+        answer = pipe.generate_answer(question_ids, cache, context_ids.shape[1], max_new_tokens)
+    seconds["decode"] = time.perf_counter() - start
+    return answer, kept, full, held, seconds
+
+
+def _dense_bytes(layer, length: int) -> int:
+    """Bytes of a full cache layer of ``length`` positions (keys and values)."""
+    if not layer.ragged:
+        return layer.keys.nbytes + layer.values.nbytes
+    first_k, first_v = layer.k[0][0], layer.v[0][0]
+    heads = len(layer.k) * len(layer.k[0])
+    return heads * length * (first_k.shape[-1] + first_v.shape[-1]) * first_k.element_size()

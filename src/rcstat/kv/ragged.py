@@ -20,8 +20,9 @@ existing (masked) cache.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -108,6 +109,7 @@ class RaggedLayer(DynamicLayer):
         b, h = keys.shape[:2]
         self.k = [[keys[r, i][keep[r, i]] for i in range(h)] for r in range(b)]
         self.v = [[values[r, i][keep[r, i]] for i in range(h)] for r in range(b)]
+        positions = positions.to(torch.int32)  # 4 bytes per entry beside 2 · head_dim values
         self.pos = [[positions[r, i][keep[r, i]] for i in range(h)] for r in range(b)]
         self.count = [[int(t.shape[0]) for t in row] for row in self.pos]
         self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
@@ -179,6 +181,12 @@ class RaggedLayer(DynamicLayer):
 
     def get_seq_length(self) -> int:
         return self.length if self.ragged else super().get_seq_length()
+
+    def kept_share(self) -> float:
+        """Entries held over the entries a full cache would hold now (1 while dense)."""
+        if not self.ragged:
+            return 1.0
+        return sum(map(sum, self.count)) / (len(self.count) * len(self.count[0]) * self.length)
 
     def crop(self, max_length: int) -> None:
         if not self.ragged:
@@ -288,6 +296,7 @@ class RaggedPress(BasePress):
     """Run ``press`` at the prefill and let a :class:`RaggedCache` hold only what it kept (issue 6)."""
 
     press: BasePress | None = None
+    seconds: float = field(default=0.0, init=False, repr=False)  # spent in the press, last prefill
 
     def __post_init__(self) -> None:
         if self.press is None:
@@ -295,6 +304,7 @@ class RaggedPress(BasePress):
 
     def post_init_from_model(self, model: nn.Module) -> None:
         self.press.post_init_from_model(model)
+        self.seconds = 0.0
 
     def forward_hook(self, module: nn.Module, input: list, kwargs: dict, output: list):
         hidden_states, cache = kwargs["hidden_states"], kwargs["past_key_values"]
@@ -303,6 +313,7 @@ class RaggedPress(BasePress):
         layer = cache.layers[module.layer_idx]
         if not isinstance(layer, RaggedLayer):
             raise RCStatError("RaggedPress needs past_key_values=RaggedCache(model.config)")
+        began = time.perf_counter()
         keys, values = layer.keys, layer.values
         module.masked_key_indices = None
         kept_keys, kept_values = self.press.compress(module, hidden_states, keys, values, output[1], kwargs)
@@ -321,4 +332,5 @@ class RaggedPress(BasePress):
             )
             keep = keep.gather(2, order)
         layer.keep(kept_keys, kept_values, keep, positions, keys.shape[-2])
+        self.seconds += time.perf_counter() - began
         return output
