@@ -17,7 +17,7 @@ answers for head-adaptive presses (rcstat, adakv) are the same from the ragged c
 built as in ``benchmarks/kv/run.sh``.
 
     python benchmarks/kv/memory.py [--lengths 2048,4096,8192] [--ratios 0.5,0.75,0.9]
-        [--new-tokens 256] [--agreement-per-task 4] [--output benchmarks/kv/memory]
+        [--new-tokens 256] [--agreement-per-task 4] [--threads N] [--output benchmarks/kv/memory]
 """
 
 from __future__ import annotations
@@ -290,7 +290,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agreement-per-task", type=int, default=4)
     parser.add_argument("--qa-data", default="../shared/data/quotesum_dev.jsonl")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/kv/memory"))
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lengths = [int(x) for x in args.lengths.split(",")]
     ratios = [float(x) for x in args.ratios.split(",")]
 
