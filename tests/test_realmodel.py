@@ -114,6 +114,31 @@ def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) ->
     assert 0.45 <= sum(press.kept.values()) / len(press.kept) <= 0.55
 
 
+def test_the_kvpress_pipeline_answers_from_a_ragged_cache_as_from_the_masked_one(default_model) -> None:
+    """Two questions on one compressed context (kvpress trims each answer off the cache)."""
+    from transformers import pipeline
+
+    from rcstat.kv import RCStatPress
+    from rcstat.kv.memory import cache_bytes
+    from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
+
+    model, tokenizer = default_model
+    context = " ".join(
+        f"Room {i} of the museum shows {animal}s." for i, animal in enumerate(["owl", "fox"] * 30)
+    )
+    questions = ["What does room 7 show?", "What does room 12 show?"]
+    pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
+    masked_cache, ragged_cache = DynamicCache(config=model.config), RaggedCache(model.config)
+    press = RCStatPress(compression_ratio=0.6)
+    masked = pipe(context, questions=questions, press=press, cache=masked_cache, max_new_tokens=12)["answers"]
+    with ragged_attention(model):
+        ragged = pipe(
+            context, questions=questions, press=RaggedPress(press), cache=ragged_cache, max_new_tokens=12
+        )["answers"]
+    assert ragged == masked
+    assert cache_bytes(ragged_cache) / cache_bytes(masked_cache) == pytest.approx(0.4, abs=0.03)
+
+
 def test_a_chunk_copied_into_the_response_ranks_first(default_model) -> None:
     """Teacher-forced: the response repeats chunk 3 word for word; RC's top chunk is chunk 3."""
     from rcstat.attribution import Attributor

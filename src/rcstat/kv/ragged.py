@@ -195,7 +195,9 @@ class RaggedLayer(DynamicLayer):
             max_length = self.length + max_length
         for r, row in enumerate(self.pos):
             for h, pos in enumerate(row):
-                self.count[r][h] = int(torch.searchsorted(pos[: self.count[r][h]], max_length))
+                n = self.count[r][h] = int(torch.searchsorted(pos[: self.count[r][h]], max_length))
+                for store in (self.k, self.v, self.pos):  # give back the room grown while decoding
+                    store[r][h] = store[r][h][:n].clone()
         self.length = min(self.length, max_length)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
