@@ -23,3 +23,4 @@ def test_readme_examples_run() -> None:
     n = namespace["n"]
     assert all(s.shape == (1, 9, n - 16) and bool(torch.isfinite(s).all()) for s in scores.values())
     assert "PELICAN" in namespace["answer"].upper()
+    assert namespace["ragged_answer"] == namespace["answer"]
