@@ -22,6 +22,7 @@ from rcstat import stats
 from rcstat.attribution.features import Features, Task, build_task, capture
 from rcstat.attribution.sources import GRANULARITIES, Granularity, Source, split_context
 from rcstat.errors import RCStatError
+from rcstat.io import read_text, write_atomic
 
 Head = tuple[int, int]
 DECOMPOSABLE = ("independent", "min_y")  # E over a source = mean of E over its tokens
@@ -40,15 +41,14 @@ class HeadProfile:
         return select_heads(torch.tensor(self.head_rc), k)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.__dict__, indent=1) + "\n", encoding="utf-8")
+        write_atomic(path, (json.dumps(self.__dict__, indent=1) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> HeadProfile:
+        text = read_text(path)  # missing, empty, binary, non-UTF-8: one clear error
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(text)
             return cls(**{k: data[k] for k in ("model", "estimator", "head_rc", "examples")})
-        except FileNotFoundError:
-            raise RCStatError(f"{path}: no such head profile") from None
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise RCStatError(f"{path}: not a head profile ({err})") from None
 
