@@ -8,21 +8,14 @@ the page still lists, under each response sentence, its best sources.
 
 from __future__ import annotations
 
-import html
-import json
-
 from rcstat.attribution.attributor import Attribution
 from rcstat.attribution.sources import sentence_spans
+from rcstat.htmlpage import escape, page
 
 STYLE = """
-body{font:15px/1.55 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-main{display:grid;grid-template-columns:1fr 1fr;gap:18px;padding:18px;max-width:1280px;margin:auto}
-section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:14px 16px}
-h1{font-size:18px;margin:16px 18px 0}h2{font-size:14px;text-transform:uppercase;color:#5b6475;margin:0 0 8px}
-.q{color:#5b6475;margin:4px 18px}.sent{cursor:pointer;border-radius:3px;padding:1px 0}
-.sent:hover,.sent.on{background:#ffe8a3}.src{border-radius:3px;transition:background .15s}
+.sent{cursor:pointer;border-radius:3px;padding:1px 0}.sent:hover,.sent.on{background:#ffe8a3}
+.src{border-radius:3px;transition:background .15s}.src.top{outline:2px solid #c25e00}
 .context{white-space:pre-wrap}.score{font:11px monospace;color:#7a4b00;vertical-align:super}
-.controls{margin:8px 18px}.heads{font:12px monospace;color:#5b6475}
 noscript li,.static li{font-size:13px;color:#333}
 """
 
@@ -39,7 +32,8 @@ function paint(){
     const w=max>min?(sc[i]-min)/(max-min):0; span.dataset.weight=w.toFixed(3);
     span.style.background=`rgba(230,120,20,${(0.75*w*w).toFixed(3)})`;
     span.textContent=D.context.slice(s.start,s.end);
-    span.title=`source ${i}: score ${sc[i].toFixed(3)}`; ctx.append(span);
+    span.title=`source ${i}: score ${sc[i].toFixed(3)}`; span.classList.toggle('top',sc[i]===max);
+    ctx.append(span);
     if(w>0.6){const b=document.createElement('span');b.className='score';
       b.textContent=sc[i].toFixed(2);ctx.append(b);}
     at=s.end;});
@@ -73,34 +67,29 @@ def render(result: Attribution, model: str, granularity: str = "sentence") -> st
     response = []
     at = 0
     for i, (a, b) in enumerate(sentences):
-        response.append(html.escape(result.response[at:a]))
+        response.append(escape(result.response[at:a]))
         top = result.attributions(a, b, granularity=data["default_granularity"])
         best = "".join(
-            f"<li>{top.scores[j]:.3f} — {html.escape(top.sources[j].text[:120])}</li>"
-            for j in top.ranking[:3]
+            f"<li>{top.scores[j]:.3f} — {escape(top.sources[j].text[:120])}</li>" for j in top.ranking[:3]
         )
         response.append(
-            f'<span class="sent" data-index="{i}">{html.escape(result.response[a:b])}</span>'
+            f'<span class="sent" data-index="{i}">{escape(result.response[a:b])}</span>'
             f'<ul class="static">{best}</ul>'
         )
         at = b
-    response.append(html.escape(result.response[at:]))
+    response.append(escape(result.response[at:]))
     checked = {g: " checked" if g == data["default_granularity"] else "" for g in grans}
     switch = "".join(
         f'<label><input type="radio" name="gran" value="{g}"{checked[g]}> {g}</label> ' for g in grans
     )
     heads = ", ".join(f"{la}:{h}" for la, h in result.heads)
-    payload = json.dumps(data).replace("</", "<\\/")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rcstat attribution</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
-<body><h1>Attribution of a response to its context</h1>
-<p class="q"><b>Query:</b> {html.escape(result.task.query)} · <b>model:</b> {html.escape(model)}</p>
+    body = f"""<p class="q"><b>Query:</b> {escape(result.task.query)} · <b>model:</b> {escape(model)}</p>
 <div class="controls">granularity: {switch}
-<div class="heads">heads (layer:head), highest expected RC first: {heads}</div></div>
+<div class="mono">heads (layer:head), highest expected RC first: {heads}</div></div>
 <main><section><h2>Response — click or hover a sentence</h2>
 <div id="response">{"".join(response)}</div></section>
 <section><h2>Context</h2>
-<div id="context" class="context">{html.escape(result.context)}</div></section></main>
-<script id="data" type="application/json">{payload}</script><script>{SCRIPT}</script></body></html>
-"""
+<p class="mono">shade: expected-RC score of each source, lowest to highest; outlined: the best</p>
+<div id="context" class="context">{escape(result.context)}</div></section></main>"""
+    title = "Attribution of a response to its context"
+    return page("rcstat attribution", title, body, style=STYLE, data=data, script=SCRIPT)

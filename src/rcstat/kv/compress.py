@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,11 +57,14 @@ def compress_and_answer(
     max_new_tokens: int = 64,
     query_aware: bool = False,
     cache: CacheKind = "ragged",
+    on_phase: Callable[[str], None] | None = None,
 ) -> CompressionReport:
     """Prefill the context, compress it with ``press`` (``None``: keep all), answer greedily.
 
     ``cache="ragged"`` compresses inside the prefill into a :class:`RaggedCache` (only kept entries
     are held); ``"masked"`` replays the press on a recorded prefill and keeps kvpress's masked cache.
+    ``on_phase(name)`` is called as each phase starts (masked: ``prefill``, ``compress``,
+    ``decode``; ragged: ``prefill and compress``, ``decode``).
     """
     from transformers import pipeline
 
@@ -76,7 +80,7 @@ def compress_and_answer(
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")
     run = _ragged if cache == "ragged" else _masked
     answer, kept, full_bytes, held_bytes, seconds = run(
-        model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens
+        model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, on_phase or _quiet
     )
     return CompressionReport(
         press=repr(press),
@@ -91,23 +95,31 @@ def compress_and_answer(
     )
 
 
-def _masked(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens):
+def _quiet(name: str) -> None:
+    pass
+
+
+def _masked(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, phase):
     seconds = {}
+    phase("prefill")
     start = time.perf_counter()
     record = record_prefill(model, context_ids)
     seconds["prefill"] = time.perf_counter() - start
+    phase("compress")
     start = time.perf_counter()
     compressed = replay(record, press)
     seconds["compress"] = time.perf_counter() - start
+    phase("decode")
     start = time.perf_counter()
     (answer,) = greedy_answers(model, tokenizer, question_ids, [compressed], max_new_tokens)
     seconds["decode"] = time.perf_counter() - start
     return answer, compressed.kept_per_layer(), record.held_bytes, compressed.held_bytes, seconds
 
 
-def _ragged(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens):
+def _ragged(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, phase):
     cache = RaggedCache(model.config)
     wrapped = RaggedPress(press) if press is not None else None
+    phase("prefill and compress")
     start = time.perf_counter()
     with wrapped(model) if wrapped else contextlib.nullcontext(), torch.no_grad():
         model.get_decoder()(input_ids=context_ids, past_key_values=cache)
@@ -116,6 +128,7 @@ def _ragged(model, tokenizer, pipe, context_ids, question_ids, press, max_new_to
     kept = [layer.kept_share() for layer in cache.layers]
     held = cache_bytes(cache)
     full = sum(_dense_bytes(layer, context_ids.shape[1]) for layer in cache.layers)
+    phase("decode")
     start = time.perf_counter()
     with ragged_attention(model):
         answer = pipe.generate_answer(question_ids, cache, context_ids.shape[1], max_new_tokens)

@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 from rcstat.errors import RCStatError
 
@@ -61,16 +64,19 @@ def is_prepared(target: Path | None = None) -> bool:
         return False
 
 
-def prepare_default_model(force: bool = False) -> Path:
+def prepare_default_model(force: bool = False, on_phase: Callable[[str], None] | None = None) -> Path:
     """Convert the embedded GGUF to a cached safetensors checkpoint; return its directory.
 
     Verifies the GGUF checksum, rebuilds the model from its config (GGUF-loaded models refuse
     ``save_pretrained``), repairs the tokenizer's special tokens and writes the result atomically.
+    ``on_phase(name)`` is called as each of its four phases starts.
     """
     target = default_model_dir()
     if is_prepared(target) and not force:
         return target
+    phase = on_phase or (lambda name: None)
     gguf = locate_gguf()
+    phase("checking the GGUF checksum")
     if _sha256(gguf) != GGUF_SHA256:
         raise RCStatError(f"checksum mismatch for {gguf}; reinstall with: {INSTALL_HINT}")
 
@@ -78,12 +84,15 @@ def prepare_default_model(force: bool = False) -> Path:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    phase("reading the GGUF")
     source = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer = repair_tokenizer(source)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with _without_gguf_bar():  # the caller's own progress (if any) covers this phase
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
+    phase("converting to a transformers model")
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.tie_weights()
@@ -92,6 +101,7 @@ def prepare_default_model(force: bool = False) -> Path:
     gen.eos_token_id = tokenizer.eos_token_id
     gen.pad_token_id = tokenizer.pad_token_id
 
+    phase("writing safetensors")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target.parent))
     try:
@@ -105,6 +115,15 @@ def prepare_default_model(force: bool = False) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _without_gguf_bar():
+    """``transformers`` draws its GGUF conversion bar unconditionally, even into a log: mute it."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    if not hasattr(gguf_utils, "tqdm"):
+        return contextlib.nullcontext()
+    return mock.patch.object(gguf_utils, "tqdm", lambda iterable, *args, **kwargs: iterable)
 
 
 def repair_tokenizer(source):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -47,6 +48,9 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError, KeyError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+        if offline and not looks_local:
+            reason += " HF_HUB_OFFLINE is set, so only models already in the hub cache load."
         raise RCStatError(
             f"cannot load model {source!r}: {reason} "
             f"(pass a local checkpoint directory, a reachable hub id, or {DEFAULT_MODEL!r})"
