@@ -6,7 +6,10 @@ marked ``realmodel``; the model itself is tiny (3 layers), so each command runs 
 
 from __future__ import annotations
 
+import html
+import io
 import json
+import sys
 
 import pytest
 import torch
@@ -197,3 +200,73 @@ def test_attribute_html_is_one_self_contained_page(tiny_checkpoint, tmp_path) ->
     assert set(data["scores"]) == {"token", "sentence", "chunk"}
     assert len(data["scores"]["chunk"]) == 2 and all(len(s) == 3 for s in data["scores"]["chunk"])
     assert text.count('class="sent"') == 2 and '<ul class="static">' in text  # readable without JavaScript
+
+
+def test_compress_html_and_stdin(tiny_checkpoint, tmp_path, capsys, monkeypatch) -> None:
+    text = " ".join(CHUNKS * 8)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    page = tmp_path / "compression.html"
+    argv = [
+        "compress",
+        "--context",
+        "-",
+        "--query",
+        "Who won?",
+        "--model",
+        tiny_checkpoint,
+        "--press",
+        "snapkv",
+    ]
+    assert cli.main([*argv, "--format", "html", "--output", str(page)]) == 0
+    shown = page.read_text()
+    assert (
+        "http://" not in shown and "https://" not in shown and "<link" not in shown and "<script" not in shown
+    )
+    assert shown.count('<rect class="bar"') == 3  # one bar per layer, inline SVG
+    assert 'id="ratio">0.50' in shown and "KV bytes before" in shown and "decode" in shown
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert cli.main([*argv, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert f'id="answer">{html.escape(record["answer"])}<' in shown  # the same answer, escaped
+
+
+def test_compress_shows_its_phases_on_a_terminal(tiny_checkpoint, tmp_path, capsys, monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    context = tmp_path / "context.txt"
+    context.write_text(" ".join(CHUNKS * 4))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["compress", "--context", str(context), "--query", "Who won?", "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--max-new-tokens", "4"]) == 0
+    bar = terminal.getvalue()
+    assert all(phase in bar for phase in ("loading", "prefill and compress", "decode")) and "3/3" in bar
+    out = capsys.readouterr().out
+    assert out.startswith("answer: ") and "\r" not in out  # results on stdout, the bar on stderr only
+
+
+def test_attribute_from_stdin_with_a_calibrated_profile(
+    tiny_checkpoint, tmp_path, capsys, monkeypatch
+) -> None:
+    data, profile = write_verigran(tmp_path), tmp_path / "heads.json"
+    argv = ["heads", "calibrate", "--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--output", str(profile)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(" ".join(CHUNKS).encode())))
+    argv = ["attribute", "--context", "-", "--query", "Who won?", "--response", "Curie won."]
+    argv += ["--model", tiny_checkpoint, "--profile", str(profile), "--top-k", "2", "--format", "json"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(s["text"] for s in out["sources"]) == sorted(CHUNKS)
+
+
+def test_attribute_context_over_the_model_length(tiny_checkpoint, tmp_path, capsys) -> None:
+    context, page = tmp_path / "long.txt", tmp_path / "report.html"
+    context.write_text("The Rhine rises in the Swiss Alps. " * 120)
+    argv = ["attribute", "--context", str(context), "--query", "Where?", "--response", "In the Alps."]
+    assert cli.main([*argv, "--model", tiny_checkpoint, "--format", "html", "--output", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("rcstat: error:")
+    assert "the model allows 512" in err and not page.exists()

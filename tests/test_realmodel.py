@@ -83,14 +83,22 @@ def test_logits_equal_eager_on_a_1k_token_prompt(default_model) -> None:
     assert worst(sdpa_capture, sdpa_cache, reference) <= 2e-3
 
 
-def test_demo_finds_the_passage_the_answer_came_from(prepared: str, capsys) -> None:
-    assert cli.main(["demo", "--format", "json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+def test_demo_finds_the_passage_the_answer_came_from(prepared: str, tmp_path, capsys) -> None:
+    assert cli.main(["demo", "--format", "json", "--report", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
     assert "Curie" in result["answer"]
     best = max(result["passages"], key=lambda p: p["score"])
     assert best["index"] == 2
     bounds = list(result["bounds_top_head_best_passage"].values())
     assert all(a <= b + 1e-6 for a, b in itertools.pairwise(bounds))
+    # --report (what `make demo` passes): the same answer attributed, and the passages compressed
+    assert f"report: {tmp_path / 'attribution.html'} and {tmp_path / 'compression.html'}" in err
+    page = (tmp_path / "attribution.html").read_text()
+    assert 'value="chunk" checked' in page and "Marie Curie was the first person" in page
+    compression = result["compression"]
+    assert compression["realised_ratio"] == pytest.approx(0.5, abs=0.02) and "Curie" in compression["answer"]
+    assert (tmp_path / "compression.html").read_text().count('<rect class="bar"') == 30
 
 
 def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) -> None:

