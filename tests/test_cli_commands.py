@@ -173,6 +173,41 @@ def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_
     assert all(r["n"] == 2 and r["logprob_drop@1_n"] == 2 for r in many["results"])
 
 
+def test_bench_attribution_contextcite_in_the_same_run(tiny_checkpoint, tmp_path, capsys) -> None:
+    pytest.importorskip("context_cite")
+    data = write_verigran(tmp_path)
+    argv = ["bench", "attribution", "--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
+    argv += ["--method", "rcstat,contextcite", "--ablations", "4", "--pool", "max", "--format", "json"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in out["results"]] == ["rcstat", "contextcite"]
+    assert all(r["n"] == 2 and r["seconds_per_example"] > 0 for r in out["results"])
+    assert "pool='max'" in out["scoring"] and out["skip"] == 0
+    assert cli.main([*argv[:-2], "--skip", "1", "--format", "json"]) == 2  # one example: none left
+    assert "no example left after skipping 1" in capsys.readouterr().err
+
+
+def test_contextcite_sees_the_prompt_and_response_of_the_other_methods(tiny_checkpoint) -> None:
+    pytest.importorskip("context_cite")
+    import numpy as np
+
+    from rcstat.attribution.contextcite import contextcite_citer, contextcite_scores
+    from rcstat.attribution.features import build_task
+    from rcstat.models import load_model
+
+    model, tokenizer = load_model(tiny_checkpoint)
+    response = "Curie won two Nobel Prizes."
+    citer = contextcite_citer(model, tokenizer, CHUNKS, "Who won?", response, ablations=4)
+    assert citer.response == response and citer.num_sources == 3
+    for mask in ([True, True, True], [True, False, True]):
+        kept = [c for c, keep in zip(CHUNKS, mask, strict=True) if keep]
+        task = build_task(model, tokenizer, kept, "Who won?", response)
+        prompt = citer._get_prompt_ids(np.array(mask))
+        assert task.input_ids[0].tolist() == prompt + citer._response_ids
+    scores = contextcite_scores(citer, 0, len(response))
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
 def test_attribute_html_is_one_self_contained_page(tiny_checkpoint, tmp_path) -> None:
     page = tmp_path / "report.html"
     argv = attribute_argv(tmp_path, tiny_checkpoint)

@@ -182,7 +182,8 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
     from rcstat.provenance import git_commit
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    examples = load_examples(args.dataset, args.data, args.limit)
+    scoring = _scoring(args)
+    examples = load_examples(args.dataset, args.data, args.limit, args.skip)
     profile = HeadProfile.load(args.profile) if args.profile else None
     name = args.model or DEFAULT_MODEL
     _say(f"loading {name}…")
@@ -192,10 +193,10 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
         tokenizer,
         examples,
         methods,
-        top_k=args.top_k,
-        estimator=args.estimator,
+        scoring=scoring,
         profile=profile,
         faithfulness=args.faithfulness,
+        ablations=args.ablations,
         seed=args.seed,
         progress=_progress(len(examples), "examples"),
     )
@@ -204,8 +205,10 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
         "dataset": args.dataset,
         "data": str(args.data),
         "examples": len(examples),
+        "skip": args.skip,
         "top_k": args.top_k,
         "estimator": args.estimator,
+        "scoring": repr(scoring),
         "profile": args.profile,
         "commit": git_commit(),
         "command": "rcstat " + shlex.join(args.argv),
@@ -233,6 +236,38 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
             f"{drops[1]} | {r['seconds_per_example']:.2f} |"
         )
     return 0
+
+
+def _scoring(args: argparse.Namespace):
+    from rcstat.attribution import Scoring
+
+    return Scoring(args.estimator, args.top_k, args.y, args.pool, args.normalise)
+
+
+def _scoring_options(parser: argparse.ArgumentParser) -> None:
+    """How RC scores sources from its heads (rcstat.attribution.Scoring)."""
+    from rcstat.attribution.attributor import NORMALISATIONS, POOLS, Y_ROWS, Scoring
+
+    default = Scoring()
+    parser.add_argument("--estimator", choices=ESTIMATORS, default=default.estimator)
+    parser.add_argument(
+        "--y",
+        choices=Y_ROWS,
+        default=default.y,
+        help="Y: the span's causal response logits (span) or every response row's (response)",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=POOLS,
+        default=default.pool,
+        help="a source's score per head: E[RC] of its whole sample, or mean/sum/max of its tokens' E[RC]",
+    )
+    parser.add_argument(
+        "--normalise",
+        choices=NORMALISATIONS,
+        default=default.normalise,
+        help="per head across sources, before averaging over heads",
+    )
 
 
 def cmd_heads_calibrate(args: argparse.Namespace) -> int:
@@ -284,9 +319,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     name = args.model or DEFAULT_MODEL
     _say(f"loading {name}…")
     model, tokenizer = load_model(args.model)
-    result = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator).attribute(
-        context, args.query, args.response
-    )
+    attributor = Attributor(model, tokenizer, **vars(_scoring(args)))
+    result = attributor.attribute(context, args.query, args.response)
     if args.span_text is not None:
         start, end = result.find(args.span_text)
     elif args.span is not None:
@@ -479,11 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     at.add_argument("--method", default="rcstat", help="comma-separated: " + ", ".join(METHODS))
     at.add_argument("--top-k", type=_positive_int, default=20, help="heads used by rcstat and attention")
-    at.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    _scoring_options(at)
     at.add_argument("--profile", help="head profile JSON (rcstat heads calibrate) for rcstat-calibrated")
     at.add_argument("--faithfulness", type=int, default=0, help="measure log-prob drops on the first N spans")
     at.add_argument("--seed", type=int, default=0, help="seed of the random method")
-    at.add_argument("--limit", type=_positive_int, help="use the first N examples only")
+    at.add_argument(
+        "--ablations", type=_positive_int, default=32, help="forward passes per example of contextcite"
+    )
+    at.add_argument("--skip", type=int, default=0, help="leave out the first N examples")
+    at.add_argument("--limit", type=_positive_int, help="use the first N examples (after --skip) only")
     at.add_argument("--model", help=MODEL_HELP)
     at.add_argument("--output", help="write results and per-span records to this JSON file")
     at.add_argument("--format", choices=("table", "json"), default="table")
@@ -508,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--granularity", choices=("token", "sentence", "chunk"), default="sentence")
     attribute.add_argument("--top-k", type=_positive_int, default=20, help="heads used")
     attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
-    attribute.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    _scoring_options(attribute)
     attribute.add_argument("--model", help=MODEL_HELP)
     attribute.add_argument(
         "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
