@@ -230,3 +230,24 @@ def test_sentences_are_split_offline() -> None:
     chunks = split_context("One. Two.\nThree.", "sentence", chunks=[(0, 9), (10, 16)])
     assert [s.text for s in chunks] == ["One.", "Two.", "Three."]
     assert [s.text for s in split_context("ab cd", "token", tokens=[(0, 2), (2, 5)])] == ["ab", "cd"]
+
+
+def test_profile_heatmap_and_contextualization_histograms_are_written(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from rcstat import stats
+    from rcstat.attribution.attributor import HeadProfile
+    from rcstat.attribution.plots import contextualization_samples, plot_contextualization, plot_profile
+
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    profile = HeadProfile("tiny", "independent", capture(model, task, heads=[]).head_rc.tolist(), 1)
+    plot_profile(profile, tmp_path / "heads.png", top_k=3)
+    head, x, y, rc = contextualization_samples(model, task)
+    assert head == select_heads(capture(model, task).head_rc, 1)[0]
+    r, c = len(RESPONSE), len(CONTEXT)
+    assert x.shape == (r * c,) and y.shape == (r * (r + 1) // 2,)
+    assert rc == pytest.approx(float(stats.expected_rc(x, y, "independent")), rel=1e-5)
+    assert plot_contextualization(model, task, tmp_path / "xy.png", head=(1, 2)) == (1, 2)
+    for name in ("heads.png", "xy.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(RCStatError, match="no head 9:0"):
+        contextualization_samples(model, task, (9, 0))

@@ -158,9 +158,19 @@ def write_verigran(tmp_path) -> str:
 def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_path, capsys) -> None:
     data, profile = write_verigran(tmp_path), tmp_path / "heads.json"
     common = ["--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
-    assert cli.main(["heads", "calibrate", *common, "--output", str(profile)]) == 0
+    heatmap = tmp_path / "heads.png"
+    argv = ["heads", "calibrate", *common, "--output", str(profile), "--plot", str(heatmap), "--top-k", "2"]
+    assert cli.main(argv) == 0
     saved = json.loads(profile.read_text())
     assert saved["examples"] == 1 and len(saved["head_rc"]) == 3 and len(saved["head_rc"][0]) == 4
+    assert heatmap.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["heads", "plot", str(profile), "--output", str(tmp_path / "again.png")]) == 0
+    figure = tmp_path / "xy.png"
+    argv = ["heads", "histogram", *common, "--example", "0", "--head", "2:1", "--output", str(figure)]
+    assert cli.main(argv) == 0 and figure.read_bytes()[:4] == b"\x89PNG"
+    assert "layer 2 head 1" in capsys.readouterr().out
+    assert cli.main([*argv[:-2], "--head", "7:0", "--output", str(figure)]) == 2
+    assert "no head 7:0" in capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["bench", "attribution", *common, "--method", "rcstat", "--format", "json"]) == 0
     single = json.loads(capsys.readouterr().out)

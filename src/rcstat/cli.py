@@ -286,7 +286,50 @@ def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     write_atomic(Path(args.output), (json.dumps(profile.__dict__, indent=1) + "\n").encode())
     top = ", ".join(f"{la}:{h}" for la, h in profile.top(5))
     print(f"wrote {args.output}: {len(examples)} examples, top heads (layer:head) {top}")
+    if args.plot:
+        from rcstat.attribution.plots import plot_profile
+
+        plot_profile(profile, args.plot, args.top_k)
+        _say(f"wrote {args.plot}")
     return 0
+
+
+def cmd_heads_plot(args: argparse.Namespace) -> int:
+    from rcstat.attribution import HeadProfile
+    from rcstat.attribution.plots import plot_profile
+
+    plot_profile(HeadProfile.load(args.profile), args.output, args.top_k)
+    _say(f"wrote {args.output}")
+    return 0
+
+
+def cmd_heads_histogram(args: argparse.Namespace) -> int:
+    from rcstat.attribution.data import load_examples
+    from rcstat.attribution.features import build_task
+    from rcstat.attribution.plots import _pyplot, plot_contextualization
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    _pyplot()  # fail before loading anything when matplotlib is missing
+    examples = load_examples(args.dataset, args.data)
+    if not 0 <= args.example < len(examples):
+        raise RCStatError(f"--example must be in 0..{len(examples) - 1}")
+    example = examples[args.example]
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
+    title = f"{name}, {args.dataset} example {args.example}\n"
+    head = plot_contextualization(model, task, args.output, args.head, args.estimator, title)
+    print(f"wrote {args.output}: layer {head[0]} head {head[1]}")
+    return 0
+
+
+def _head(text: str) -> tuple[int, int]:
+    try:
+        layer, head = (int(p) for p in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER:HEAD, got {text!r}") from None
+    return layer, head
 
 
 def _read_context(args: argparse.Namespace) -> str | list[str]:
@@ -588,7 +631,34 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--estimator", choices=ESTIMATORS, default="independent")
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
     cal.add_argument("--model", help=MODEL_HELP)
+    cal.add_argument("--plot", help="also write the layer × head heatmap of the profile (PNG, matplotlib)")
+    cal.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed in the plot")
     cal.set_defaults(func=cmd_heads_calibrate)
+
+    hplot = heads_sub.add_parser(
+        "plot",
+        help="a head profile as a layer × head heatmap (PNG; needs matplotlib)",
+        description="Mean expected RC of every head, the top-K heads boxed.",
+    )
+    hplot.add_argument("profile", help="head profile JSON (rcstat heads calibrate)")
+    hplot.add_argument("--output", required=True, help="image to write (PNG)")
+    hplot.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed")
+    hplot.set_defaults(func=cmd_heads_plot)
+
+    hist = heads_sub.add_parser(
+        "histogram",
+        help="cross- (X) vs self-contextualization (Y) logits of one head on one example (PNG)",
+        description="One pass over an example of a dataset; histograms of the head's logits from the "
+        "response to the context (X) and to the response itself (Y), the picture of RC.",
+    )
+    hist.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
+    hist.add_argument("--data", required=True, help="JSONL in the dataset's format")
+    hist.add_argument("--example", type=int, default=0, help="index of the example (file order)")
+    hist.add_argument("--head", type=_head, help="LAYER:HEAD (default: the example's top head by E[RC])")
+    hist.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    hist.add_argument("--model", help=MODEL_HELP)
+    hist.add_argument("--output", required=True, help="image to write (PNG)")
+    hist.set_defaults(func=cmd_heads_histogram)
     return parser
 
 
