@@ -69,7 +69,7 @@ def test_scores_equal_a_slow_reference_from_eager_logits(family: str, estimator:
     heads = select_heads(features.head_rc, 4)
     result = attribution(task, features, heads)
     rows = torch.tensor([2, 3, 4, 5])  # a span of the response: its tokens 2..5
-    got = head_source_rc(features, heads, rows, result.groups["chunk"], Scoring(estimator))
+    got = head_source_rc(features, heads, rows, result.groups["chunk"], Scoring(estimator, pool="sample"))
     span_rows = [RESPONSE[int(r)] for r in rows]
     for k, (layer, head) in enumerate(heads):
         f = reference[layer][0, head]
@@ -114,6 +114,7 @@ def brute_normalise(scores: list[float], how: str) -> list[float]:
         Scoring("upper", 3, "response", "sample", "sum"),
         Scoring("upper", 3, "span", "max", "none"),
         Scoring("jensen", 3, "span", "sum", "zscore"),
+        Scoring(top_k=3),  # the defaults
     ],
     ids=repr,
 )
@@ -184,7 +185,7 @@ def test_token_sentence_and_chunk_scores_come_from_one_pass(monkeypatch) -> None
     forward = model.forward
     monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
     features = capture(model, task)
-    result = attribution(task, features, select_heads(features.head_rc, 3))
+    result = attribution(task, features, select_heads(features.head_rc, 3), scoring=Scoring(pool="mean"))
     for granularity, count in (("token", 16), ("sentence", 3), ("chunk", 3)):
         scores = result.attributions(0, 4, granularity=granularity)
         assert len(scores.scores) == len(result.sources[granularity]) == count
