@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
                 chosen = ranked["independent"][:k]
                 per_token = torch.stack([features.attention[la][h][rows] for la, h in chosen]).mean((0, 1))
                 hits[f"attention|{k}"] = hit(torch.stack([per_token[g].sum() for g in groups]), target.gold)
-            rows_out.append([hits[n] for n in names])
+            rows_out.append([int(hits[n]) if hits[n] in (0, 1) else round(hits[n], 4) for n in names])
         seconds["pass"] += t1 - t0
         seconds["scoring"] += time.perf_counter() - t1
         print(f"{number + 1}/{len(chosen)} examples, {len(rows_out)} spans", file=sys.stderr, flush=True)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
         "hits": rows_out,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    Path(args.output).write_text(json.dumps(record, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def accuracy(record: dict) -> dict[str, float]:
