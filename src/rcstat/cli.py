@@ -632,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
     cal.add_argument("--model", help=MODEL_HELP)
     cal.add_argument("--plot", help="also write the layer × head heatmap of the profile (PNG, matplotlib)")
-    cal.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed in the plot")
+    cal.add_argument("--top-k", type=_positive_int, default=40, help="heads boxed in the plot")
     cal.set_defaults(func=cmd_heads_calibrate)
 
     hplot = heads_sub.add_parser(
@@ -642,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hplot.add_argument("profile", help="head profile JSON (rcstat heads calibrate)")
     hplot.add_argument("--output", required=True, help="image to write (PNG)")
-    hplot.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed")
+    hplot.add_argument("--top-k", type=_positive_int, default=40, help="heads boxed")
     hplot.set_defaults(func=cmd_heads_plot)
 
     hist = heads_sub.add_parser(
