@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> None:
     examples = load_examples(args.dataset, args.data)
     half = (len(examples) + 1) // 2
     chosen = examples[:half] if args.split == "first" else examples[half:]
+    chosen = examples[args.skip :] if args.skip is not None else chosen
     chosen = chosen[: args.limit] if args.limit else chosen
     model, tokenizer = load_model(args.model)
     estimators = tuple(args.estimators.split(","))
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> None:
         "model": args.model or DEFAULT_MODEL,
         "dataset": args.dataset,
         "data": args.data,
-        "split": args.split,
+        "split": args.split if args.skip is None else f"skip {args.skip}",
         "examples": len(chosen),
         "spans": len(rows_out),
         "commit": git_commit(),
@@ -194,6 +195,7 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--split", choices=("first", "second"), default="first")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--skip", type=int, help="instead of --split: the examples after the first N")
     parser.add_argument("--model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--estimators", default=",".join(ESTIMATORS), help="comma-separated")
