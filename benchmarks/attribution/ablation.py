@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> None:
                         for k in KS:
                             hits[f"{estimator}|{y}|{pool}|{norm}|{k}"] = hit(normed[:k].mean(0), target.gold)
             for k in KS:
-                chosen = ranked["independent"][:k]
-                per_token = torch.stack([features.attention[la][h][rows] for la, h in chosen]).mean((0, 1))
+                top = ranked["independent"][:k]
+                per_token = torch.stack([features.attention[la][h][rows] for la, h in top]).mean((0, 1))
                 hits[f"attention|{k}"] = hit(torch.stack([per_token[g].sum() for g in groups]), target.gold)
             rows_out.append([int(hits[n]) if hits[n] in (0, 1) else round(hits[n], 4) for n in names])
         seconds["pass"] += t1 - t0

@@ -31,10 +31,13 @@ rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --
   --method "${METHODS/,random/},contextcite,random" --ablations 16 \
   --output "$OUT/quotesum-contextcite.json" | tee "$OUT/quotesum-contextcite.md"
 
-# 5. held out: more QuoteSum examples, with the calibrated profile
-rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 70 \
+# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then every variant of step 1
+#    on the same examples (paired comparison of the old and new defaults; chooses nothing)
+rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 70 --limit 60 \
   --method "rcstat,rcstat-calibrated,${METHODS#rcstat,}" --profile "$OUT/heads-quotesum.json" \
-  --output "$OUT/quotesum-heldout.json" "$@" | tee "$OUT/quotesum-heldout.md"
+  --output "$OUT/quotesum-heldout.json" | tee "$OUT/quotesum-heldout.md"
+python benchmarks/attribution/ablation.py --dataset quotesum --data "$DATA/quotesum_dev.jsonl" \
+  --skip 70 --limit 60 --estimators independent,jensen --output "$OUT/ablation/quotesum-heldout-71-130.json"
 
 # The earlier *-all files (full dev, SPEC's literal scoring) came from this script's previous
 # version with: --estimator independent --top-k 20 --pool sample
