@@ -31,8 +31,9 @@ rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --
   --method "${METHODS/,random/},contextcite,random" --ablations 16 \
   --output "$OUT/quotesum-contextcite.json" | tee "$OUT/quotesum-contextcite.md"
 
-# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then every variant of step 1
-#    on the same examples (paired comparison of the old and new defaults; chooses nothing)
+# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then (not run this round:
+#    no CPU left) every variant of step 1 on the same examples, a paired comparison of the old
+#    and new defaults that chooses nothing
 rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 70 --limit 60 \
   --method "rcstat,rcstat-calibrated,${METHODS#rcstat,}" --profile "$OUT/heads-quotesum.json" \
   --output "$OUT/quotesum-heldout.json" | tee "$OUT/quotesum-heldout.md"
