@@ -40,7 +40,7 @@ def _save(fig, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def plot_profile(profile: HeadProfile, path: str | Path, top_k: int = 40) -> None:
+def plot_profile(profile: HeadProfile, path: str | Path, top_k: int = 20) -> None:
     """A layer × head heatmap of the profile's mean expected RC; the ``top_k`` heads are boxed."""
     plt = _pyplot()
     values = torch.tensor(profile.head_rc)
