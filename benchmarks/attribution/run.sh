@@ -31,14 +31,15 @@ rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --
   --method "${METHODS/,random/},contextcite,random" --ablations 16 \
   --output "$OUT/quotesum-contextcite.json" | tee "$OUT/quotesum-contextcite.md"
 
-# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then (not run this round:
-#    no CPU left) every variant of step 1 on the same examples, a paired comparison of the old
-#    and new defaults that chooses nothing
+# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then every variant of
+#    step 1 (independent and jensen) on examples 71-100, a paired comparison that chooses nothing
 rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 70 --limit 60 \
   --method "rcstat,rcstat-calibrated,${METHODS#rcstat,}" --profile "$OUT/heads-quotesum.json" \
   --output "$OUT/quotesum-heldout.json" | tee "$OUT/quotesum-heldout.md"
 python benchmarks/attribution/ablation.py --dataset quotesum --data "$DATA/quotesum_dev.jsonl" \
-  --skip 70 --limit 60 --estimators independent,jensen --output "$OUT/ablation/quotesum-heldout-71-130.json"
+  --skip 70 --limit 30 --estimators independent,jensen --output "$OUT/ablation/quotesum-heldout-71-100.json"
+python benchmarks/attribution/ablation.py --report "$OUT/ablation/quotesum-heldout-71-100.json" --top 25 \
+  > "$OUT/ablation/quotesum-heldout-71-100.md"
 
 # The earlier *-all files (full dev, SPEC's literal scoring) came from this script's previous
 # version with: --estimator independent --top-k 20 --pool sample
