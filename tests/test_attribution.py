@@ -7,7 +7,14 @@ import itertools
 import pytest
 import torch
 
-from rcstat.attribution.attributor import attribution, head_source_rc, select_heads
+from rcstat.attribution.attributor import (
+    Attributor,
+    Scoring,
+    attribution,
+    head_source_rc,
+    select_heads,
+    source_scores,
+)
 from rcstat.attribution.features import Task, capture, format_context
 from rcstat.attribution.sources import sentence_spans, split_context
 from rcstat.errors import RCStatError
@@ -62,7 +69,13 @@ def test_scores_equal_a_slow_reference_from_eager_logits(family: str, estimator:
     heads = select_heads(features.head_rc, 4)
     result = attribution(task, features, heads)
     rows = torch.tensor([2, 3, 4, 5])  # a span of the response: its tokens 2..5
-    got = head_source_rc(features, heads, rows, result.groups["chunk"])
+    got = head_source_rc(
+        features,
+        heads,
+        rows,
+        result.groups["chunk"],
+        Scoring(estimator, y="span", pool="sample", normalise="none"),
+    )
     span_rows = [RESPONSE[int(r)] for r in rows]
     for k, (layer, head) in enumerate(heads):
         f = reference[layer][0, head]
@@ -85,13 +98,104 @@ def test_scores_equal_a_slow_reference_from_eager_logits(family: str, estimator:
         torch.testing.assert_close(features.attention[layer][head], weights, atol=1e-5, rtol=1e-4)
 
 
+def brute_normalise(scores: list[float], how: str) -> list[float]:
+    if how == "sum":
+        return [s / sum(scores) for s in scores] if sum(scores) > 0 else [0.0] * len(scores)
+    if how == "max":
+        return [s / max(scores) for s in scores] if max(scores) > 0 else [0.0] * len(scores)
+    if how == "zscore":
+        mean = sum(scores) / len(scores)
+        sd = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
+        return [(s - mean) / sd for s in scores] if sd > 0 else [0.0] * len(scores)
+    return scores
+
+
+@pytest.mark.parametrize(
+    "scoring",
+    [
+        Scoring("independent", 3, "span", "sample", "none"),
+        Scoring("independent", 3, "response", "sum", "sum"),
+        Scoring("independent", 3, "span", "max", "zscore"),
+        Scoring("min_y", 3, "response", "mean", "max"),
+        Scoring("upper", 3, "response", "sample", "sum"),
+        Scoring("upper", 3, "span", "max", "none"),
+        Scoring("jensen", 3, "span", "sum", "zscore"),
+        Scoring(top_k=3),  # the defaults
+    ],
+    ids=repr,
+)
+def test_scoring_variants_equal_a_slow_reference(scoring: Scoring) -> None:
+    """Every option of :class:`Scoring` (Y rows, pooling, per-head normalisation) by brute force."""
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    features = capture(model, task, scoring.estimator)
+    reference = eager_logits(model, task.input_ids)
+    heads = select_heads(features.head_rc, scoring.top_k)
+    result = attribution(task, features, heads, scoring=scoring)
+    span = (2, 6)  # response characters 2..5 = response tokens 2..5
+    got = result.attributions(*span, granularity="chunk").scores
+    span_rows = [RESPONSE[i] for i in range(*span)]
+    y_rows = span_rows if scoring.y == "span" else list(RESPONSE)
+
+    def rc(x: list[float], y: list[float]) -> float:
+        if scoring.estimator == "min_y":
+            return sum(max(a - min(y), 0.0) for a in x) / len(x)
+        if scoring.estimator == "jensen":
+            return max(sum(x) / len(x) - sum(y) / len(y), 0.0)
+        return brute_rc(x, y, scoring.estimator)
+
+    per_head = []
+    for layer, head in heads:
+        f = reference[layer][0, head]
+        y = [float(f[j, i]) for j in y_rows for i in RESPONSE if i <= j]
+        chunk_scores = []
+        for a, b in task.chunk_spans:
+            keys = [CONTEXT[t] for t in range(a, b)]
+            if scoring.pool == "sample":
+                chunk_scores.append(rc([float(f[j, i]) for j in span_rows for i in keys], y))
+                continue
+            tokens = [rc([float(f[j, i]) for j in span_rows], y) for i in keys]
+            pooled = {"mean": sum(tokens) / len(tokens), "sum": sum(tokens), "max": max(tokens)}
+            chunk_scores.append(pooled[scoring.pool])
+        per_head.append(brute_normalise(chunk_scores, scoring.normalise))
+    expected = [sum(h[s] for h in per_head) / len(per_head) for s in range(len(task.chunk_spans))]
+    tolerance = 2e-3 if scoring.estimator == "upper" else 1e-4
+    assert got.tolist() == pytest.approx(expected, abs=tolerance * (10 if scoring.pool == "sum" else 1))
+
+
+def test_scoring_options_are_checked_and_recorded() -> None:
+    with pytest.raises(RCStatError, match="unknown pool 'median'"):
+        Scoring(pool="median")
+    with pytest.raises(RCStatError, match="unknown normalise"):
+        Scoring(normalise="softmax")
+    with pytest.raises(RCStatError, match="top_k must be at least 1"):
+        Scoring(top_k=0)
+    with pytest.raises(RCStatError, match="unknown option pooling"):
+        Attributor(None, None, pooling="max")
+    attributor = Attributor(tiny_model("llama-gqa"), None, top_k=3, pool="max", normalise="sum")
+    assert attributor.scoring == Scoring(top_k=3, pool="max", normalise="sum")
+    assert "pool='max'" in repr(attributor) and "normalise='sum'" in repr(attributor)
+    # source_scores with no normalisation is the mean of head_source_rc over heads
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    features = capture(model, task)
+    heads = select_heads(features.head_rc, 2)
+    groups = attribution(task, features, heads).groups["chunk"]
+    rows = torch.tensor([0, 1])
+    plain = Scoring(normalise="none")
+    torch.testing.assert_close(
+        source_scores(features, heads, rows, groups, plain),
+        head_source_rc(features, heads, rows, groups, plain).mean(0),
+    )
+
+
 def test_token_sentence_and_chunk_scores_come_from_one_pass(monkeypatch) -> None:
     model, task = tiny_model("llama-gqa"), tiny_task()
     calls = []
     forward = model.forward
     monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
     features = capture(model, task)
-    result = attribution(task, features, select_heads(features.head_rc, 3))
+    result = attribution(
+        task, features, select_heads(features.head_rc, 3), scoring=Scoring(pool="mean", normalise="none")
+    )
     for granularity, count in (("token", 16), ("sentence", 3), ("chunk", 3)):
         scores = result.attributions(0, 4, granularity=granularity)
         assert len(scores.scores) == len(result.sources[granularity]) == count
@@ -137,3 +241,24 @@ def test_sentences_are_split_offline() -> None:
     chunks = split_context("One. Two.\nThree.", "sentence", chunks=[(0, 9), (10, 16)])
     assert [s.text for s in chunks] == ["One.", "Two.", "Three."]
     assert [s.text for s in split_context("ab cd", "token", tokens=[(0, 2), (2, 5)])] == ["ab", "cd"]
+
+
+def test_profile_heatmap_and_contextualization_histograms_are_written(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from rcstat import stats
+    from rcstat.attribution.attributor import HeadProfile
+    from rcstat.attribution.plots import contextualization_samples, plot_contextualization, plot_profile
+
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    profile = HeadProfile("tiny", "independent", capture(model, task, heads=[]).head_rc.tolist(), 1)
+    plot_profile(profile, tmp_path / "heads.png", top_k=3)
+    head, x, y, rc = contextualization_samples(model, task)
+    assert head == select_heads(capture(model, task).head_rc, 1)[0]
+    r, c = len(RESPONSE), len(CONTEXT)
+    assert x.shape == (r * c,) and y.shape == (r * (r + 1) // 2,)
+    assert rc == pytest.approx(float(stats.expected_rc(x, y, "independent")), rel=1e-5)
+    assert plot_contextualization(model, task, tmp_path / "xy.png", head=(1, 2)) == (1, 2)
+    for name in ("heads.png", "xy.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(RCStatError, match="no head 9:0"):
+        contextualization_samples(model, task, (9, 0))

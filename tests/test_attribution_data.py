@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -89,3 +90,11 @@ def test_unknown_methods_and_missing_profiles_are_refused(tmp_path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(RCStatError, match="not a head profile"):
         HeadProfile.load(tmp_path / "bad.json")
+
+
+def test_contextcite_without_its_extra_is_a_clear_error(monkeypatch) -> None:
+    from rcstat.attribution.contextcite import require_contextcite
+
+    monkeypatch.setitem(sys.modules, "context_cite", None)
+    with pytest.raises(RCStatError, match=r"pip install 'rcstat\[contextcite\]'"):
+        require_contextcite()

@@ -167,9 +167,19 @@ def write_verigran(tmp_path) -> str:
 def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_path, capsys) -> None:
     data, profile = write_verigran(tmp_path), tmp_path / "heads.json"
     common = ["--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
-    assert cli.main(["heads", "calibrate", *common, "--output", str(profile)]) == 0
+    heatmap = tmp_path / "heads.png"
+    argv = ["heads", "calibrate", *common, "--output", str(profile), "--plot", str(heatmap), "--top-k", "2"]
+    assert cli.main(argv) == 0
     saved = json.loads(profile.read_text())
     assert saved["examples"] == 1 and len(saved["head_rc"]) == 3 and len(saved["head_rc"][0]) == 4
+    assert heatmap.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["heads", "plot", str(profile), "--output", str(tmp_path / "again.png")]) == 0
+    figure = tmp_path / "xy.png"
+    argv = ["heads", "histogram", *common, "--example", "0", "--head", "2:1", "--output", str(figure)]
+    assert cli.main(argv) == 0 and figure.read_bytes()[:4] == b"\x89PNG"
+    assert "layer 2 head 1" in capsys.readouterr().out
+    assert cli.main([*argv[:-2], "--head", "7:0", "--output", str(figure)]) == 2
+    assert "no head 7:0" in capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["bench", "attribution", *common, "--method", "rcstat", "--format", "json"]) == 0
     single = json.loads(capsys.readouterr().out)
@@ -180,6 +190,41 @@ def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_
     many = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in many["results"]] == methods.split(",")
     assert all(r["n"] == 2 and r["logprob_drop@1_n"] == 2 for r in many["results"])
+
+
+def test_bench_attribution_contextcite_in_the_same_run(tiny_checkpoint, tmp_path, capsys) -> None:
+    pytest.importorskip("context_cite")
+    data = write_verigran(tmp_path)
+    argv = ["bench", "attribution", "--dataset", "verigran", "--data", data, "--model", tiny_checkpoint]
+    argv += ["--method", "rcstat,contextcite", "--ablations", "4", "--pool", "max", "--format", "json"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in out["results"]] == ["rcstat", "contextcite"]
+    assert all(r["n"] == 2 and r["seconds_per_example"] > 0 for r in out["results"])
+    assert "pool='max'" in out["scoring"] and out["skip"] == 0
+    assert cli.main([*argv[:-2], "--skip", "1", "--format", "json"]) == 2  # one example: none left
+    assert "no example left after skipping 1" in capsys.readouterr().err
+
+
+def test_contextcite_sees_the_prompt_and_response_of_the_other_methods(tiny_checkpoint) -> None:
+    pytest.importorskip("context_cite")
+    import numpy as np
+
+    from rcstat.attribution.contextcite import contextcite_citer, contextcite_scores
+    from rcstat.attribution.features import build_task
+    from rcstat.models import load_model
+
+    model, tokenizer = load_model(tiny_checkpoint)
+    response = "Curie won two Nobel Prizes."
+    citer = contextcite_citer(model, tokenizer, CHUNKS, "Who won?", response, ablations=4)
+    assert citer.response == response and citer.num_sources == 3
+    for mask in ([True, True, True], [True, False, True]):
+        kept = [c for c, keep in zip(CHUNKS, mask, strict=True) if keep]
+        task = build_task(model, tokenizer, kept, "Who won?", response)
+        prompt = citer._get_prompt_ids(np.array(mask))
+        assert task.input_ids[0].tolist() == prompt + citer._response_ids
+    scores = contextcite_scores(citer, 0, len(response))
+    assert scores.shape == (3,) and np.isfinite(scores).all()
 
 
 def test_attribute_html_is_one_self_contained_page(tiny_checkpoint, tmp_path) -> None:

@@ -218,7 +218,8 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
     from rcstat.provenance import git_commit
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    examples = load_examples(args.dataset, args.data, args.limit)
+    scoring = _scoring(args)
+    examples = load_examples(args.dataset, args.data, args.limit, args.skip)
     profile = HeadProfile.load(args.profile) if args.profile else None
     name = args.model or DEFAULT_MODEL
     _say(f"loading {name}…")
@@ -228,10 +229,10 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
         tokenizer,
         examples,
         methods,
-        top_k=args.top_k,
-        estimator=args.estimator,
+        scoring=scoring,
         profile=profile,
         faithfulness=args.faithfulness,
+        ablations=args.ablations,
         seed=args.seed,
         progress=_progress(len(examples), "examples"),
     )
@@ -240,8 +241,10 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
         "dataset": args.dataset,
         "data": str(args.data),
         "examples": len(examples),
+        "skip": args.skip,
         "top_k": args.top_k,
         "estimator": args.estimator,
+        "scoring": repr(scoring),
         "profile": args.profile,
         "commit": git_commit(),
         "command": "rcstat " + shlex.join(args.argv),
@@ -271,6 +274,38 @@ def cmd_bench_attribution(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scoring(args: argparse.Namespace):
+    from rcstat.attribution import Scoring
+
+    return Scoring(args.estimator, args.top_k, args.y, args.pool, args.normalise)
+
+
+def _scoring_options(parser: argparse.ArgumentParser) -> None:
+    """How RC scores sources from its heads (rcstat.attribution.Scoring)."""
+    from rcstat.attribution.attributor import NORMALISATIONS, POOLS, Y_ROWS, Scoring
+
+    default = Scoring()
+    parser.add_argument("--estimator", choices=ESTIMATORS, default=default.estimator)
+    parser.add_argument(
+        "--y",
+        choices=Y_ROWS,
+        default=default.y,
+        help="Y: the span's causal response logits (span) or every response row's (response)",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=POOLS,
+        default=default.pool,
+        help="a source's score per head: E[RC] of its whole sample, or mean/sum/max of its tokens' E[RC]",
+    )
+    parser.add_argument(
+        "--normalise",
+        choices=NORMALISATIONS,
+        default=default.normalise,
+        help="per head across sources, before averaging over heads",
+    )
+
+
 def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     from rcstat.attribution.attributor import calibrate
     from rcstat.attribution.data import load_examples
@@ -286,7 +321,50 @@ def cmd_heads_calibrate(args: argparse.Namespace) -> int:
     profile.save(args.output)
     top = ", ".join(f"{la}:{h}" for la, h in profile.top(5))
     print(f"wrote {args.output}: {len(examples)} examples, top heads (layer:head) {top}")
+    if args.plot:
+        from rcstat.attribution.plots import plot_profile
+
+        plot_profile(profile, args.plot, args.top_k)
+        _say(f"wrote {args.plot}")
     return 0
+
+
+def cmd_heads_plot(args: argparse.Namespace) -> int:
+    from rcstat.attribution import HeadProfile
+    from rcstat.attribution.plots import plot_profile
+
+    plot_profile(HeadProfile.load(args.profile), args.output, args.top_k)
+    _say(f"wrote {args.output}")
+    return 0
+
+
+def cmd_heads_histogram(args: argparse.Namespace) -> int:
+    from rcstat.attribution.data import load_examples
+    from rcstat.attribution.features import build_task
+    from rcstat.attribution.plots import _pyplot, plot_contextualization
+    from rcstat.models import DEFAULT_MODEL, load_model
+
+    _pyplot()  # fail before loading anything when matplotlib is missing
+    examples = load_examples(args.dataset, args.data)
+    if not 0 <= args.example < len(examples):
+        raise RCStatError(f"--example must be in 0..{len(examples) - 1}")
+    example = examples[args.example]
+    name = args.model or DEFAULT_MODEL
+    _say(f"loading {name}…")
+    model, tokenizer = load_model(args.model)
+    task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
+    title = f"{name}, {args.dataset} example {args.example}\n"
+    head = plot_contextualization(model, task, args.output, args.head, args.estimator, title)
+    print(f"wrote {args.output}: layer {head[0]} head {head[1]}")
+    return 0
+
+
+def _head(text: str) -> tuple[int, int]:
+    try:
+        layer, head = (int(p) for p in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER:HEAD, got {text!r}") from None
+    return layer, head
 
 
 def _read_context(args: argparse.Namespace) -> str | list[str]:
@@ -337,7 +415,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         phase(f"loading {name}")
         model, tokenizer = load_model(args.model)
         phase("one forward pass" if args.response else "generating, then one forward pass")
-        attributor = Attributor(model, tokenizer, top_k=args.top_k, estimator=args.estimator, profile=profile)
+        attributor = Attributor(model, tokenizer, profile=profile, **vars(_scoring(args)))
         result = attributor.attribute(context, args.query, args.response)
     if args.span_text is not None:
         start, end = result.find(args.span_text)
@@ -633,11 +711,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     at.add_argument("--method", default="rcstat", help="comma-separated: " + ", ".join(METHODS))
     at.add_argument("--top-k", type=_positive_int, default=20, help="heads used by rcstat and attention")
-    at.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    _scoring_options(at)
     at.add_argument("--profile", help="head profile JSON (rcstat heads calibrate) for rcstat-calibrated")
     at.add_argument("--faithfulness", type=int, default=0, help="measure log-prob drops on the first N spans")
     at.add_argument("--seed", type=int, default=0, help="seed of the random method")
-    at.add_argument("--limit", type=_positive_int, help="use the first N examples only")
+    at.add_argument(
+        "--ablations", type=_positive_int, default=32, help="forward passes per example of contextcite"
+    )
+    at.add_argument("--skip", type=int, default=0, help="leave out the first N examples")
+    at.add_argument("--limit", type=_positive_int, help="use the first N examples (after --skip) only")
     at.add_argument("--model", help=MODEL_HELP)
     at.add_argument("--output", help="write results and per-span records to this JSON file")
     at.add_argument("--format", choices=("table", "json"), default="table")
@@ -670,7 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--granularity", choices=("token", "sentence", "chunk"), default="sentence")
     attribute.add_argument("--top-k", type=_positive_int, default=20, help="heads used")
     attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
-    attribute.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    _scoring_options(attribute)
     attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
     attribute.add_argument("--model", help=MODEL_HELP)
     attribute.add_argument(
@@ -743,7 +825,34 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--estimator", choices=ESTIMATORS, default="independent")
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
     cal.add_argument("--model", help=MODEL_HELP)
+    cal.add_argument("--plot", help="also write the layer × head heatmap of the profile (PNG, matplotlib)")
+    cal.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed in the plot")
     cal.set_defaults(func=cmd_heads_calibrate)
+
+    hplot = heads_sub.add_parser(
+        "plot",
+        help="a head profile as a layer × head heatmap (PNG; needs matplotlib)",
+        description="Mean expected RC of every head, the top-K heads boxed.",
+    )
+    hplot.add_argument("profile", help="head profile JSON (rcstat heads calibrate)")
+    hplot.add_argument("--output", required=True, help="image to write (PNG)")
+    hplot.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed")
+    hplot.set_defaults(func=cmd_heads_plot)
+
+    hist = heads_sub.add_parser(
+        "histogram",
+        help="cross- (X) vs self-contextualization (Y) logits of one head on one example (PNG)",
+        description="One pass over an example of a dataset; histograms of the head's logits from the "
+        "response to the context (X) and to the response itself (Y), the picture of RC.",
+    )
+    hist.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
+    hist.add_argument("--data", required=True, help="JSONL in the dataset's format")
+    hist.add_argument("--example", type=int, default=0, help="index of the example (file order)")
+    hist.add_argument("--head", type=_head, help="LAYER:HEAD (default: the example's top head by E[RC])")
+    hist.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    hist.add_argument("--model", help=MODEL_HELP)
+    hist.add_argument("--output", required=True, help="image to write (PNG)")
+    hist.set_defaults(func=cmd_heads_histogram)
     return parser
 
 

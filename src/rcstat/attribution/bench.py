@@ -17,13 +17,23 @@ from dataclasses import dataclass
 
 import torch
 
-from rcstat.attribution.attributor import Head, HeadProfile, attribution, head_source_rc, select_heads
+from rcstat.attribution.attributor import Head, HeadProfile, Scoring, attribution, select_heads, source_scores
 from rcstat.attribution.data import Example
 from rcstat.attribution.features import Features, Task, build_task, capture
 from rcstat.errors import RCStatError
 from rcstat.intervals import normal, wilson
 
-METHODS = ("rcstat", "rcstat-calibrated", "attention", "attention-all", "least-rc", "hidden-state", "random")
+METHODS = (
+    "rcstat",
+    "rcstat-calibrated",
+    "attention",
+    "attention-all",
+    "least-rc",
+    "hidden-state",
+    "contextcite",
+    "random",
+)
+OWN_PASSES = ("contextcite", "random")  # methods that do not read the shared forward pass
 
 
 @dataclass
@@ -36,6 +46,8 @@ class Context:
     top: list[Head]
     least: list[Head]
     calibrated: list[Head] | None
+    scoring: Scoring
+    citer: object | None = None  # a context_cite.ContextCiter for the method contextcite
 
 
 def _attention_scores(ctx: Context, heads: Sequence[Head], rows: torch.Tensor) -> torch.Tensor:
@@ -57,13 +69,13 @@ def method_scores(name: str, ctx: Context, rows: torch.Tensor, rng: random.Rando
         (la, h) for la in sorted(ctx.features.attention) for h in range(ctx.features.head_rc.shape[1])
     ]
     if name == "rcstat":
-        return head_source_rc(ctx.features, ctx.top, rows, ctx.groups).mean(0)
+        return source_scores(ctx.features, ctx.top, rows, ctx.groups, ctx.scoring)
     if name == "rcstat-calibrated":
         if ctx.calibrated is None:
             raise RCStatError("method rcstat-calibrated needs a head profile (--profile)")
-        return head_source_rc(ctx.features, ctx.calibrated, rows, ctx.groups).mean(0)
+        return source_scores(ctx.features, ctx.calibrated, rows, ctx.groups, ctx.scoring)
     if name == "least-rc":
-        return head_source_rc(ctx.features, ctx.least, rows, ctx.groups).mean(0)
+        return source_scores(ctx.features, ctx.least, rows, ctx.groups, ctx.scoring)
     if name == "attention":
         return _attention_scores(ctx, ctx.top, rows)
     if name == "attention-all":
@@ -72,6 +84,11 @@ def method_scores(name: str, ctx: Context, rows: torch.Tensor, rng: random.Rando
         return _hidden_scores(ctx, rows)
     if name == "random":
         return torch.tensor([rng.random() for _ in ctx.groups])
+    if name == "contextcite":
+        from rcstat.attribution.contextcite import contextcite_scores
+
+        start, end = ctx.task.response_spans[int(rows[0])][0], ctx.task.response_spans[int(rows[-1])][1]
+        return torch.from_numpy(contextcite_scores(ctx.citer, start, end))
     raise RCStatError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 
@@ -90,15 +107,22 @@ def run_attribution_bench(
     examples: Sequence[Example],
     methods: Sequence[str],
     *,
-    top_k: int = 20,
-    estimator: str = "independent",
+    scoring: Scoring | None = None,
     profile: HeadProfile | None = None,
     faithfulness: int = 0,
+    ablations: int = 32,
     ks: Sequence[int] = (1, 3),
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
-    """One record per target span: each method's top chunk, correctness, log-prob drops, time."""
+    """One record per target span: each method's top chunk, correctness, log-prob drops, time.
+
+    ``scoring`` (default :class:`Scoring`) is how ``rcstat``, ``rcstat-calibrated`` and ``least-rc``
+    score chunks; its ``top_k`` heads are also those of ``attention``. ``contextcite`` runs
+    ``ablations`` forward passes of its own per example (the first span's time holds them).
+    """
+    scoring = scoring or Scoring()
+    top_k = scoring.top_k
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise RCStatError(
@@ -106,13 +130,19 @@ def run_attribution_bench(
         )
     if "rcstat-calibrated" in methods and profile is None:
         raise RCStatError("method rcstat-calibrated needs a head profile (--profile)")
+    if "contextcite" in methods:
+        from rcstat.attribution.contextcite import contextcite_citer, require_contextcite
+
+        require_contextcite()
+        if ablations < 1:
+            raise RCStatError("contextcite needs at least one ablation")
     rng = random.Random(seed)
     layers = model.config.num_hidden_layers
     records: list[dict] = []
     for done, example in enumerate(examples, start=1):
         start = time.perf_counter()
         task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
-        features = capture(model, task, estimator, attention=True, hidden_layer=layers // 2)
+        features = capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
         pass_seconds = time.perf_counter() - start
         result = attribution(task, features, [], granularities=("chunk",))
         ctx = Context(
@@ -122,9 +152,17 @@ def run_attribution_bench(
             select_heads(features.head_rc, top_k),
             select_heads(features.head_rc, top_k, least=True),
             profile.top(top_k) if profile else None,
+            scoring,
         )
         if len(ctx.groups) != len(example.chunks):
             raise RCStatError("a chunk of the context holds no token")
+        citer_seconds = 0.0
+        if "contextcite" in methods:
+            t0 = time.perf_counter()
+            ctx.citer = contextcite_citer(
+                model, tokenizer, example.chunks, example.query, example.response, ablations
+            )
+            citer_seconds = time.perf_counter() - t0
         full: dict[int, float] = {}
         for number, target in enumerate(example.targets):
             rows = result.rows(target.start, target.end)
@@ -139,6 +177,8 @@ def run_attribution_bench(
                 t0 = time.perf_counter()
                 scores = method_scores(name, ctx, rows, rng)
                 seconds = time.perf_counter() - t0
+                if name == "contextcite" and number == 0:
+                    seconds += citer_seconds
                 ranking = torch.argsort(scores, descending=True).tolist()
                 entry = {"top": ranking[0], "correct": ranking[0] in target.gold, "seconds": seconds}
                 if len(records) < faithfulness:
@@ -170,10 +210,10 @@ def summarise(methods: Sequence[str], records: Sequence[dict], ks: Sequence[int]
             "ci95": list(wilson(correct, len(entries))),
             "n": len(entries),
             "examples": examples,
-            # the shared pass counts for every method that reads it (all but random), plus its own scoring
+            # the shared pass counts for every method that reads it, plus its own scoring
             "seconds_per_example": (
                 sum(
-                    e["seconds"] + (0.0 if name == "random" else r["pass_seconds"])
+                    e["seconds"] + (0.0 if name in OWN_PASSES else r["pass_seconds"])
                     for e, r in zip(entries, records, strict=True)
                 )
                 / examples

@@ -54,14 +54,19 @@ def strip_annotations(text: str) -> tuple[str, list[tuple[int, int, int]]]:
     return plain + text[last:], spans
 
 
-def load_examples(dataset: str, path: str | Path, limit: int | None = None) -> list[Example]:
-    """Examples of ``verigran`` or ``quotesum`` JSONL; rows of one response share an example."""
+def load_examples(dataset: str, path: str | Path, limit: int | None = None, skip: int = 0) -> list[Example]:
+    """Examples of ``verigran`` or ``quotesum`` JSONL; rows of one response share an example.
+
+    ``skip`` examples are left out first, then at most ``limit`` are kept (in file order)."""
     if dataset not in URLS:
         raise RCStatError(f"unknown dataset {dataset!r}; choose from {', '.join(URLS)}")
     loader = _verigran if dataset == "verigran" else _quotesum
     examples = loader(path)
     if not examples:
         raise RCStatError(f"{path}: no attributable example in {dataset} format (see {URLS[dataset]})")
+    examples = examples[skip:]
+    if not examples:
+        raise RCStatError(f"{path}: no example left after skipping {skip}")
     return examples[:limit] if limit else examples
 
 
