@@ -174,8 +174,10 @@ def test_scoring_options_are_checked_and_recorded() -> None:
     heads = select_heads(features.head_rc, 2)
     groups = attribution(task, features, heads).groups["chunk"]
     rows = torch.tensor([0, 1])
+    plain = Scoring(normalise="none")
     torch.testing.assert_close(
-        source_scores(features, heads, rows, groups), head_source_rc(features, heads, rows, groups).mean(0)
+        source_scores(features, heads, rows, groups, plain),
+        head_source_rc(features, heads, rows, groups, plain).mean(0),
     )
 
 
@@ -185,7 +187,9 @@ def test_token_sentence_and_chunk_scores_come_from_one_pass(monkeypatch) -> None
     forward = model.forward
     monkeypatch.setattr(model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
     features = capture(model, task)
-    result = attribution(task, features, select_heads(features.head_rc, 3), scoring=Scoring(pool="mean"))
+    result = attribution(
+        task, features, select_heads(features.head_rc, 3), scoring=Scoring(pool="mean", normalise="none")
+    )
     for granularity, count in (("token", 16), ("sentence", 3), ("chunk", 3)):
         scores = result.attributions(0, 4, granularity=granularity)
         assert len(scores.scores) == len(result.sources[granularity]) == count
