@@ -22,14 +22,21 @@ rcstat heads calibrate --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --li
 rcstat heads histogram --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --example 0 \
   --output "$OUT/xy-quotesum-0.png"
 
-# 3. held out: VeriGran dev (no VeriGran example was used to choose anything)
+# 3. held out: VeriGran dev, first 30 examples (no VeriGran example was used to choose anything)
 rcstat bench attribution --dataset verigran --data "$DATA/verigran_dev.jsonl" --limit 30 \
   --method "$METHODS" --output "$OUT/verigran-heldout.json" | tee "$OUT/verigran-heldout.md"
 
-# 4. held out: QuoteSum examples 41-70 with ContextCite (16 ablations) in the same run
+# 4. held out: QuoteSum examples 41-70 with ContextCite (16 ablations) in the same run; that run
+#    used the first pick of step 1 for RC (jensen, 40 heads, Y from the span, no normalisation),
+#    then the same slice with the defaults, without ContextCite
+JENSEN40=(--estimator jensen --top-k 40 --y span --pool max --normalise none)
 rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 40 --limit 30 \
-  --method "${METHODS/,random/},contextcite,random" --ablations 16 \
+  --method "${METHODS/,random/},contextcite,random" --ablations 16 "${JENSEN40[@]}" \
   --output "$OUT/quotesum-contextcite.json" | tee "$OUT/quotesum-contextcite.md"
+rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 40 --limit 30 \
+  --method "$METHODS" --output "$OUT/quotesum-41-70.json" | tee "$OUT/quotesum-41-70.md"
+
+# the first pick's held-out runs (*-jensen40): steps 3 and 5 with "${JENSEN40[@]}"
 
 # 5. held out: QuoteSum examples 71-130, with the calibrated profile; then every variant of
 #    step 1 (independent and jensen) on examples 71-100, a paired comparison that chooses nothing
