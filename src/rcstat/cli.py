@@ -19,16 +19,6 @@ from rcstat.attribution.bench import METHODS
 from rcstat.errors import RCStatError
 from rcstat.stats import ESTIMATORS
 
-ATTRIBUTION_METHODS = (
-    "rcstat",
-    "rcstat-calibrated",
-    "attention",
-    "attention-all",
-    "least-rc",
-    "hidden-state",
-    "random",
-)
-
 EXAMPLES = """examples:
   rcstat model prepare            # convert the embedded SmolLM2-135M-Instruct once, print its directory
   rcstat demo                     # RC statistics of a real answer on the default model
@@ -359,12 +349,16 @@ def cmd_heads_histogram(args: argparse.Namespace) -> int:
     return 0
 
 
-def _head(text: str) -> tuple[int, int]:
+def _int_pair(text: str, form: str) -> tuple[int, int]:
     try:
-        layer, head = (int(p) for p in text.split(":"))
+        first, second = (int(p) for p in text.split(":"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LAYER:HEAD, got {text!r}") from None
-    return layer, head
+        raise argparse.ArgumentTypeError(f"expected {form}, got {text!r}") from None
+    return first, second
+
+
+def _head(text: str) -> tuple[int, int]:
+    return _int_pair(text, "LAYER:HEAD")
 
 
 def _read_context(args: argparse.Namespace) -> str | list[str]:
@@ -510,11 +504,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _span(text: str) -> tuple[int, int]:
-    try:
-        start, end = (int(p) for p in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected START:END character offsets, got {text!r}") from None
-    return start, end
+    return _int_pair(text, "START:END character offsets")
 
 
 def _progress(total: int, unit: str) -> Callable[[int, int], None] | None:
