@@ -36,9 +36,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from rcstat.errors import RCStatError
+from rcstat.kv.replay import Mask
 
 ATTENTION = "rcstat_ragged"
-Mask = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -162,12 +162,13 @@ class RaggedLayer(DynamicLayer):
         kv_heads = len(self.k[0])
         group = heads // kv_heads
         out = query.new_empty(b, heads, q, self.v[0][0].shape[-1])
-        at = torch.arange(self.length - q, self.length, device=query.device)
+        masked = q > 1 or bool(self.sliding_window)  # one query needs no mask without a window
+        at = torch.arange(self.length - q, self.length, device=query.device) if masked else None
         for r in range(b):
             for h in range(kv_heads):
                 keys, values, pos = self.entries(r, h)
                 mask = None
-                if q > 1 or self.sliding_window:
+                if masked:
                     mask = pos[None, :] <= at[:, None]
                     if self.sliding_window:
                         mask &= pos[None, :] > at[:, None] - self.sliding_window
