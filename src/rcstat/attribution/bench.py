@@ -164,6 +164,7 @@ def run_attribution_bench(
             )
             citer_seconds = time.perf_counter() - t0
         full: dict[int, float] = {}
+        ablated_logprob: dict[tuple[int, frozenset[int]], float] = {}  # methods often remove the same chunks
         for number, target in enumerate(example.targets):
             rows = result.rows(target.start, target.end)
             record = {
@@ -185,11 +186,14 @@ def run_attribution_bench(
                     if number not in full:
                         full[number] = span_logprob(model, task, rows)
                     for k in ks:
-                        kept = [c for i, c in enumerate(example.chunks) if i not in set(ranking[:k])]
+                        removed = frozenset(ranking[:k])
+                        kept = [c for i, c in enumerate(example.chunks) if i not in removed]
                         if not kept:
                             continue
-                        ablated = build_task(model, tokenizer, kept, example.query, example.response)
-                        entry[f"drop@{k}"] = full[number] - span_logprob(model, ablated, rows)
+                        if (number, removed) not in ablated_logprob:
+                            ablated = build_task(model, tokenizer, kept, example.query, example.response)
+                            ablated_logprob[number, removed] = span_logprob(model, ablated, rows)
+                        entry[f"drop@{k}"] = full[number] - ablated_logprob[number, removed]
                 record["methods"][name] = entry
             records.append(record)
         if progress:
