@@ -120,6 +120,13 @@ def brute_normalise(scores: list[float], how: str) -> list[float]:
         Scoring("upper", 3, "response", "sample", "sum"),
         Scoring("upper", 3, "span", "max", "none"),
         Scoring("jensen", 3, "span", "sum", "zscore"),
+        Scoring("independent", 3, "row", "max", "none"),
+        Scoring("jensen", 3, "row", "sample", "zscore"),
+        Scoring("min_y", 3, "row", "sum", "max"),
+        Scoring("upper", 3, "row", "mean", "none"),
+        Scoring("independent", 3, "row", "query-max", "zscore"),
+        Scoring("jensen", 3, "response", "query-max", "none"),
+        Scoring("min_y", 3, "span", "query-max", "sum"),
         Scoring(top_k=3),  # the defaults
     ],
     ids=repr,
@@ -150,6 +157,23 @@ def test_scoring_variants_equal_a_slow_reference(scoring: Scoring) -> None:
         chunk_scores = []
         for a, b in task.chunk_spans:
             keys = [CONTEXT[t] for t in range(a, b)]
+            if scoring.pool == "query-max":  # per query row: the source's best pair; then the mean over rows
+                own = {j: [float(f[j, r]) for r in RESPONSE if r <= j] for j in span_rows}
+                best = [
+                    max(rc([float(f[j, i])], own[j] if scoring.y == "row" else y) for i in keys)
+                    for j in span_rows
+                ]
+                chunk_scores.append(sum(best) / len(best))
+                continue
+            if scoring.y == "row":  # every pair (i, j) against row j's own causal self logits
+                pairs = {
+                    i: [rc([float(f[j, i])], [float(f[j, r]) for r in RESPONSE if r <= j]) for j in span_rows]
+                    for i in keys
+                }
+                tokens = [sum(v) / len(v) for v in pairs.values()]
+                pooled = {"mean": sum(tokens) / len(tokens), "sum": sum(tokens), "max": max(tokens)}
+                chunk_scores.append(pooled["mean" if scoring.pool == "sample" else scoring.pool])
+                continue
             if scoring.pool == "sample":
                 chunk_scores.append(rc([float(f[j, i]) for j in span_rows for i in keys], y))
                 continue

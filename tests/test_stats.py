@@ -187,3 +187,30 @@ def test_samples_reject_positions_without_logits() -> None:
         stats.cross_samples(logits, [3, 4], range(5), [2], [0])
     with pytest.raises(ValueError, match="Y is empty"):
         stats.self_samples(logits, [3, 4], range(5), [3], [4])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.lists(values, min_size=1, max_size=6), samples), min_size=1, max_size=5),
+    pad=values,
+)
+def test_row_paired_rc_is_each_rows_own_estimate(
+    rows: list[tuple[list[float], list[float]]], pad: float
+) -> None:
+    """Each row's logits against that row's valid Y only (padding ignored), for every estimator."""
+    width, c = max(len(y) for _, y in rows), max(len(x) for x, _ in rows)
+    x = torch.tensor([xs + [0.0] * (c - len(xs)) for xs, _ in rows], dtype=torch.float64)
+    y = torch.tensor([ys + [pad] * (width - len(ys)) for _, ys in rows], dtype=torch.float64)
+    counts = torch.tensor([len(ys) for _, ys in rows])
+    for name in stats.ESTIMATORS:
+        got = stats.row_paired_rc(x[None], y[None], counts, name)[0]
+        for t, (xs, ys) in enumerate(rows):
+            for i, value in enumerate(xs):
+                assert float(got[t, i]) == pytest.approx(REFERENCES[name]([value], ys), abs=1e-6, rel=1e-9)
+
+
+def test_row_paired_rc_rejects_rows_without_y() -> None:
+    with pytest.raises(ValueError, match="between 1 and M"):
+        stats.row_paired_rc(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="unknown estimator"):
+        stats.row_paired_rc(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([1, 2]), "median")

@@ -31,6 +31,7 @@ from rcstat import stats
 from rcstat.attribution.attributor import (
     DECOMPOSABLE,
     NORMALISATIONS,
+    POOLS,
     Y_ROWS,
     Scoring,
     attribution,
@@ -50,7 +51,6 @@ from rcstat.provenance import git_commit
 # lower and upper are left out by default: ranking the heads by them sorts every head's whole
 # context × response sample (about 7 s per VeriGran example on 2 CPU threads); --estimators adds them
 ESTIMATORS = ("independent", "jensen", "min_y")
-POOLS = ("sample", "mean", "sum", "max")
 KS = (5, 10, 20, 40)
 
 
@@ -75,7 +75,7 @@ def hit(scores: torch.Tensor, gold: frozenset[int]) -> float:
 def variants(estimators: tuple[str, ...] = ESTIMATORS) -> list[tuple]:
     out = []
     for estimator, y, pool in itertools.product(estimators, Y_ROWS, POOLS):
-        if pool == "sample" and estimator in DECOMPOSABLE:
+        if pool == "sample" and (estimator in DECOMPOSABLE or y == "row"):
             continue  # equals mean
         out += [(estimator, y, pool, norm, k) for norm in NORMALISATIONS for k in KS]
     return out
@@ -90,7 +90,10 @@ def run(args: argparse.Namespace) -> None:
     chosen = chosen[: args.limit] if args.limit else chosen
     model, tokenizer = load_model(args.model)
     estimators = tuple(args.estimators.split(","))
-    names = [*("|".join(map(str, v)) for v in variants(estimators)), *(f"attention|{k}" for k in KS)]
+    names = [
+        *("|".join(map(str, v)) for v in variants(estimators)),
+        *(f"{a}|{k}" for a in ("attention", "attention-query-max") for k in KS),
+    ]
     rows_out: list[list[float]] = []
     seconds = {"pass": 0.0, "scoring": 0.0}
     for number, example in enumerate(chosen):
@@ -109,10 +112,10 @@ def run(args: argparse.Namespace) -> None:
                 scoring = Scoring(estimator, max(KS), y, "mean")
                 tokens = token_rc(features, heads, rows, scoring)
                 for pool in POOLS:
-                    if pool == "sample" and estimator in DECOMPOSABLE:
+                    if pool == "sample" and (estimator in DECOMPOSABLE or y == "row"):
                         continue
-                    if pool == "sample":
-                        pooled = Scoring(estimator, max(KS), y, "sample")
+                    if pool in ("sample", "query-max"):
+                        pooled = Scoring(estimator, max(KS), y, pool)
                         raw = head_source_rc(features, heads, rows, groups, pooled)
                     else:
                         raw = pool_tokens(tokens, groups, pool)
@@ -120,10 +123,12 @@ def run(args: argparse.Namespace) -> None:
                         normed = normalise(raw, norm)
                         for k in KS:
                             hits[f"{estimator}|{y}|{pool}|{norm}|{k}"] = hit(normed[:k].mean(0), target.gold)
-            for k in KS:
-                top = ranked["independent"][:k]
-                per_token = torch.stack([features.attention[la][h][rows] for la, h in top]).mean((0, 1))
+            weights = torch.stack([features.attention[la][h][rows] for la, h in ranked["independent"]])
+            for k in KS:  # the attention baseline (summed over a chunk), and with query-max pooling
+                per_token = weights[:k].mean((0, 1))
                 hits[f"attention|{k}"] = hit(torch.stack([per_token[g].sum() for g in groups]), target.gold)
+                best = pool_tokens(weights[:k], groups, "max").mean((0, 1))
+                hits[f"attention-query-max|{k}"] = hit(best, target.gold)
             rows_out.append([int(hits[n]) if hits[n] in (0, 1) else round(hits[n], 4) for n in names])
         seconds["pass"] += t1 - t0
         seconds["scoring"] += time.perf_counter() - t1
@@ -171,7 +176,10 @@ def report(paths: list[str], top: int) -> None:
     for n in ranked[:top]:
         print(line(n))
     print("\nreference rows:")
-    for n in ("independent|span|mean|none|20", *(f"attention|{k}" for k in KS)):
+    for n in (
+        "independent|span|mean|none|20",
+        *(f"{a}|{k}" for a in ("attention", "attention-query-max") for k in KS if f"{a}|{k}" in macro),
+    ):
         print(line(n))
     print("\nbest K per (estimator, y, pool, normalise) as marginal means:")
     for axis, values in (

@@ -313,3 +313,32 @@ def expected_rc(x: torch.Tensor, y: torch.Tensor, estimator: Estimator = "indepe
     except KeyError:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}") from None
     return fn(x, y)
+
+
+def row_paired_rc(
+    x: torch.Tensor, y: torch.Tensor, counts: torch.Tensor, estimator: Estimator = "independent"
+) -> torch.Tensor:
+    """``E[Z]`` of each single logit ``x`` against the Y sample of its own query row ([ours], SPEC §4).
+
+    ``x`` is ``(*b, T, C)``: the logits of ``T`` query rows to ``C`` keys. ``y`` is ``(*b, T, M)``:
+    each row's self-contextualization logits, of which the first ``counts[t]`` (≥ 1) are valid (the
+    rest is ignored). Coupling X and Y through the query removes each row's own offset (a query of
+    large norm raises all its logits), as a softmax does. With one X value per pair the coupling
+    bounds coincide: ``lower``, ``independent`` and ``upper`` give ``mean_b (x − y_b)^+``, ``jensen``
+    ``(x − mean y)^+`` and ``min_y`` ``(x − min y)^+``. Returns ``(*b, T, C)``.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    if int(counts.min()) < 1 or int(counts.max()) > y.shape[-1]:
+        raise ValueError("every row needs between 1 and M samples of Y")
+    x, y = _promote(x), _promote(y).to(_promote(x).dtype)
+    valid = torch.arange(y.shape[-1], device=y.device) < counts[:, None].to(y.device)  # (T, M)
+    n = counts.to(y.dtype)[:, None]  # (T, 1)
+    if estimator == "jensen":
+        return (x - torch.where(valid, y, 0).sum(-1, keepdim=True) / n).clamp_min(0)
+    if estimator == "min_y":
+        return (x - torch.where(valid, y, torch.inf).amin(-1, keepdim=True)).clamp_min(0)
+    ys = torch.sort(torch.where(valid, y, torch.inf), dim=-1).values  # invalid entries sort last
+    prefix = torch.cat([torch.zeros_like(ys[..., :1]), torch.cumsum(ys, -1)], -1)  # finite up to counts
+    below = torch.searchsorted(ys.contiguous(), x.contiguous(), side="left")  # ≤ counts: x < inf
+    return ((below * x - torch.gather(prefix, -1, below)) / n).clamp_min(0)

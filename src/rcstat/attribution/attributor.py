@@ -26,8 +26,8 @@ from rcstat.io import read_text, write_atomic
 
 Head = tuple[int, int]
 DECOMPOSABLE = ("independent", "min_y")  # E over a source = mean of E over its tokens
-Y_ROWS = ("span", "response")
-POOLS = ("sample", "mean", "sum", "max")
+Y_ROWS = ("span", "response", "row")
+POOLS = ("sample", "mean", "sum", "max", "query-max")
 NORMALISATIONS = ("none", "sum", "max", "zscore")
 
 
@@ -39,10 +39,15 @@ class Scoring:
     our options, not the paper's:
 
     - ``y``: ``span`` takes ``Y = Y_s(g, T)`` (the span's queries, SPEC §4); ``response`` takes
-      ``Y_s(g, g)``, the causal logits of every response row.
+      ``Y_s(g, g)``, the causal logits of every response row; ``row`` pairs each logit ``f(i, j)``
+      with the causal self logits of its own query row ``j`` only (:func:`stats.row_paired_rc`),
+      and a source's ``E[Z]`` is the mean over its pairs (so ``sample`` equals ``mean``).
     - ``pool``: ``sample`` is ``E[Z]`` of the source's whole sample ``X_s(S, T)`` (SPEC §4);
       ``mean``, ``sum`` and ``max`` pool the source's tokens' own ``E[Z]`` (each token's ``X`` is
       its logits from the span's queries). ``sample`` equals ``mean`` for decomposable estimators.
+      ``query-max`` scores each query row ``j`` of the span by the source's best token, the max over
+      ``i ∈ S`` of the pair's ``E[(f(i, j) − Y)^+]``, and averages over the rows: a source counts
+      when some of its keys stand out for a query, whichever keys they are.
     - ``normalise``: per head, across the sources, before the mean over heads: ``none``, ``sum``
       (scores of a head sum to 1), ``max`` (its best source scores 1), ``zscore``.
     """
@@ -212,9 +217,20 @@ def token_rc(
     queries ``rows``, ``Y`` as ``scoring.y`` says."""
     block = _blocks(features, heads)
     context = block.shape[-1] - block.shape[-2]
+    if scoring.y == "row":
+        return _pair_rc(block, rows, context, scoring).mean(1)
     y = _y(block, rows, context, scoring.y)  # (K, m)
     x = block[:, rows, :context].transpose(1, 2)  # (K, C, |T|)
     return stats.expected_rc(x, y[:, None, :], scoring.estimator)
+
+
+def _pair_rc(block: torch.Tensor, rows: torch.Tensor, context: int, scoring: Scoring) -> torch.Tensor:
+    """``E[Z]`` of every single pair (context token ``i``, span query ``j``), ``(K, |T|, C)``."""
+    x = block[:, rows, :context]
+    if scoring.y == "row":  # row j's Y: its logits to the response keys 0..j
+        return stats.row_paired_rc(x, block[:, rows, context:], rows + 1, scoring.estimator)
+    y = _y(block, rows, context, scoring.y)  # (K, m), shared by every pair
+    return stats.expected_rc(x[..., None], y[:, None, None, :], scoring.estimator)
 
 
 def _y(block: torch.Tensor, rows: torch.Tensor, context: int, which: str) -> torch.Tensor:
@@ -222,14 +238,14 @@ def _y(block: torch.Tensor, rows: torch.Tensor, context: int, which: str) -> tor
 
 
 def pool_tokens(tokens: torch.Tensor, groups: list[torch.Tensor], pool: str) -> torch.Tensor:
-    """Source scores ``(K, S)`` from token scores ``(K, C)``: mean, sum or max over each group."""
+    """Source scores ``(..., S)`` from token scores ``(..., C)``: mean, sum or max over each group."""
     index = torch.cat(groups)
     owner = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(g) for g in groups]))
-    values = tokens[:, index]
-    out = torch.zeros(tokens.shape[0], len(groups), dtype=tokens.dtype)
+    values = tokens[..., index]
+    out = torch.zeros(*tokens.shape[:-1], len(groups), dtype=tokens.dtype)
     if pool == "max":
-        return out.fill_(-torch.inf).scatter_reduce(1, owner.expand_as(values), values, "amax")
-    out.index_add_(1, owner, values)
+        return out.fill_(-torch.inf).scatter_reduce(-1, owner.expand_as(values), values, "amax")
+    out.index_add_(-1, owner, values)
     if pool in ("mean", "sample"):
         out /= torch.tensor([len(g) for g in groups], dtype=tokens.dtype)
     return out
@@ -257,9 +273,14 @@ def head_source_rc(
 ) -> torch.Tensor:
     """``RC_h(S)`` for every chosen head and source, ``(K, S)``, before normalisation.
 
-    With the defaults, ``X = X_s(S, T)`` and ``Y = Y_s(g, T)`` (SPEC §4 step 2).
+    With ``y="span", pool="sample"``, ``X = X_s(S, T)`` and ``Y = Y_s(g, T)`` (SPEC §4 step 2).
     """
-    if scoring.pool != "sample" or scoring.estimator in DECOMPOSABLE:
+    if scoring.pool == "query-max":
+        block = _blocks(features, heads)
+        return pool_tokens(
+            _pair_rc(block, rows, block.shape[-1] - block.shape[-2], scoring), groups, "max"
+        ).mean(1)
+    if scoring.pool != "sample" or scoring.estimator in DECOMPOSABLE or scoring.y == "row":
         return pool_tokens(token_rc(features, heads, rows, scoring), groups, scoring.pool)
     block = _blocks(features, heads)
     context = block.shape[-1] - block.shape[-2]
