@@ -286,3 +286,26 @@ def test_profile_heatmap_and_contextualization_histograms_are_written(tmp_path) 
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(RCStatError, match="no head 9:0"):
         contextualization_samples(model, task, (9, 0))
+
+
+def test_attention_baselines_pool_post_softmax_weights_as_stated() -> None:
+    """``attention`` sums a chunk's weights; ``attention-query-max`` takes, per query, its best token."""
+    import random
+
+    from rcstat.attribution.bench import Context, method_scores
+
+    model, task = tiny_model("llama-gqa"), tiny_task()
+    features = capture(model, task, attention=True)
+    heads = select_heads(features.head_rc, 3)
+    groups = attribution(task, features, heads).groups["chunk"]
+    ctx = Context(task, features, groups, heads, heads, None, Scoring(top_k=3))
+    rows = torch.tensor([1, 2, 3])
+    w = [
+        [[float(features.attention[la][h][r, i]) for i in range(len(CONTEXT))] for r in rows]
+        for la, h in heads
+    ]
+    summed = [sum(w[k][t][i] for k in range(3) for t in range(3) for i in g.tolist()) / 9 for g in groups]
+    best = [sum(max(w[k][t][i] for i in g.tolist()) for k in range(3) for t in range(3)) / 9 for g in groups]
+    rng = random.Random(0)
+    assert method_scores("attention", ctx, rows, rng).tolist() == pytest.approx(summed, abs=1e-6)
+    assert method_scores("attention-query-max", ctx, rows, rng).tolist() == pytest.approx(best, abs=1e-6)

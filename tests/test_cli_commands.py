@@ -184,7 +184,9 @@ def test_calibrate_then_bench_attribution_with_the_profile(tiny_checkpoint, tmp_
     assert cli.main(["bench", "attribution", *common, "--method", "rcstat", "--format", "json"]) == 0
     single = json.loads(capsys.readouterr().out)
     assert single["n"] == 2 and 0 <= single["accuracy"] <= 1 and single["seconds_per_example"] > 0
-    methods = "rcstat,rcstat-calibrated,attention,attention-all,least-rc,hidden-state,random"
+    methods = (
+        "rcstat,rcstat-calibrated,attention,attention-query-max,attention-all,least-rc,hidden-state,random"
+    )
     argv = ["bench", "attribution", *common, "--method", methods, "--profile", str(profile), "--top-k", "3"]
     assert cli.main([*argv, "--faithfulness", "2", "--format", "json"]) == 0
     many = json.loads(capsys.readouterr().out)

@@ -200,4 +200,11 @@ def test_progress_is_plain_lines_unless_stderr_is_a_terminal(monkeypatch) -> Non
         text = stream.getvalue()
         assert "loading" in text and "decoding" in text
         assert ("\r" in text and "2/2" in text) is bar
-        assert (cli._progress(3, "samples") is not None) is bar
+    # counted progress off a terminal: a plain line at most every `every` seconds, and the last one
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    update = cli._progress(3, "samples", every=3600)
+    for done in (1, 2, 3):
+        update(done, 3)
+    assert plain.getvalue().startswith("3/3 samples (") and plain.getvalue().count("\n") == 1
+    assert "\r" not in plain.getvalue()

@@ -280,13 +280,15 @@ def _scoring_options(parser: argparse.ArgumentParser) -> None:
         "--y",
         choices=Y_ROWS,
         default=default.y,
-        help="Y: the span's causal response logits (span) or every response row's (response)",
+        help="Y: the span's causal response logits (span), every response row's (response), "
+        "or each query row's own (row)",
     )
     parser.add_argument(
         "--pool",
         choices=POOLS,
         default=default.pool,
-        help="a source's score per head: E[RC] of its whole sample, or mean/sum/max of its tokens' E[RC]",
+        help="a source's score per head: E[RC] of its whole sample, mean/sum/max of its tokens' E[RC], "
+        "or per span query the E[RC] of its best token, averaged over queries (query-max)",
     )
     parser.add_argument(
         "--normalise",
@@ -507,10 +509,20 @@ def _span(text: str) -> tuple[int, int]:
     return _int_pair(text, "START:END character offsets")
 
 
-def _progress(total: int, unit: str) -> Callable[[int, int], None] | None:
-    """A progress bar on stderr when it is a terminal (none otherwise)."""
+def _progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int], None]:
+    """A progress bar on stderr when it is a terminal; otherwise a plain ``done/total`` line at
+    most every ``every`` seconds and at the end (so that a long run in a log shows it is alive)."""
     if not sys.stderr.isatty():
-        return None
+        started = last = time.perf_counter()
+
+        def line(done: int, _total: int) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if done == total or now - last >= every:
+                last = now
+                _say(f"{done}/{total} {unit} ({now - started:.0f} s)")
+
+        return line
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=unit, file=sys.stderr)

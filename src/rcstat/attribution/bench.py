@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 import torch
 
-from rcstat.attribution.attributor import Head, HeadProfile, Scoring, attribution, select_heads, source_scores
+from rcstat.attribution.attributor import (
+    Head,
+    HeadProfile,
+    Scoring,
+    attribution,
+    pool_tokens,
+    select_heads,
+    source_scores,
+)
 from rcstat.attribution.data import Example
 from rcstat.attribution.features import Features, Task, build_task, capture
 from rcstat.errors import RCStatError
@@ -27,6 +35,7 @@ METHODS = (
     "rcstat",
     "rcstat-calibrated",
     "attention",
+    "attention-query-max",
     "attention-all",
     "least-rc",
     "hidden-state",
@@ -50,8 +59,14 @@ class Context:
     citer: object | None = None  # a context_cite.ContextCiter for the method contextcite
 
 
-def _attention_scores(ctx: Context, heads: Sequence[Head], rows: torch.Tensor) -> torch.Tensor:
+def _attention_scores(
+    ctx: Context, heads: Sequence[Head], rows: torch.Tensor, pool: str = "sum"
+) -> torch.Tensor:
+    """Post-softmax attention from the span's queries, averaged over ``heads`` and queries: summed
+    over a chunk's tokens (``sum``), or per query its best token's (``query-max``, RC's pooling)."""
     weights = torch.stack([ctx.features.attention[la][h][rows] for la, h in heads])  # (K, |T|, C)
+    if pool == "query-max":
+        return pool_tokens(weights, ctx.groups, "max").mean((0, 1))
     per_token = weights.mean((0, 1))
     return torch.stack([per_token[g].sum() for g in ctx.groups])
 
@@ -78,6 +93,8 @@ def method_scores(name: str, ctx: Context, rows: torch.Tensor, rng: random.Rando
         return source_scores(ctx.features, ctx.least, rows, ctx.groups, ctx.scoring)
     if name == "attention":
         return _attention_scores(ctx, ctx.top, rows)
+    if name == "attention-query-max":
+        return _attention_scores(ctx, ctx.top, rows, "query-max")
     if name == "attention-all":
         return _attention_scores(ctx, all_heads, rows)
     if name == "hidden-state":
