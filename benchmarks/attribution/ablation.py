@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def accuracy(record: dict) -> dict[str, float]:
-    hits = torch.tensor(record["hits"])
+    hits = torch.tensor(record["hits"], dtype=torch.float64)  # all-integer when no tie occurred
     return dict(zip(record["variants"], hits.mean(0).tolist(), strict=True))
 
 
