@@ -309,3 +309,16 @@ def test_attention_baselines_pool_post_softmax_weights_as_stated() -> None:
     rng = random.Random(0)
     assert method_scores("attention", ctx, rows, rng).tolist() == pytest.approx(summed, abs=1e-6)
     assert method_scores("attention-query-max", ctx, rows, rng).tolist() == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "gemma3-gqa"])
+def test_response_logprobs_equal_the_full_teacher_forced_pass(family: str) -> None:
+    """Faithfulness reads per-token log-probs from one pass that projects only the response rows."""
+    from rcstat.attribution.bench import response_logprobs
+
+    model, task = tiny_model(family), tiny_task()
+    got = response_logprobs(model, task)
+    with torch.no_grad():
+        logp = model(task.input_ids).logits[0].log_softmax(-1)
+    expected = [float(logp[p - 1, task.input_ids[0, p]]) for p in RESPONSE]
+    assert got.tolist() == pytest.approx(expected, abs=1e-4)

@@ -109,13 +109,15 @@ def method_scores(name: str, ctx: Context, rows: torch.Tensor, rng: random.Rando
     raise RCStatError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
 
 
-def span_logprob(model, task: Task, rows: torch.Tensor) -> float:
-    """Log-probability of the response tokens ``rows`` given everything before them (teacher-forced)."""
-    positions = task.response_positions[rows]
+def response_logprobs(model, task: Task) -> torch.Tensor:
+    """Log-probability of each response token given everything before it (teacher-forced), ``(R,)``:
+    one pass, the vocabulary projection only where a response token is predicted."""
+    positions = task.response_positions
+    keep = task.input_ids.shape[1] - int(positions.min()) + 1  # the last `keep` positions predict them
     with torch.no_grad():
-        logits = model(task.input_ids[:, : int(positions.max()) + 1]).logits[0]
-    logp = logits[positions - 1].log_softmax(-1)
-    return float(logp.gather(-1, task.input_ids[0, positions][:, None]).sum())
+        logits = model(task.input_ids, logits_to_keep=keep).logits[0]
+    logp = logits[positions - (task.input_ids.shape[1] - keep) - 1].log_softmax(-1)
+    return logp.gather(-1, task.input_ids[0, positions][:, None])[:, 0]
 
 
 def run_attribution_bench(
@@ -180,8 +182,10 @@ def run_attribution_bench(
                 model, tokenizer, example.chunks, example.query, example.response, ablations
             )
             citer_seconds = time.perf_counter() - t0
-        full: dict[int, float] = {}
-        ablated_logprob: dict[tuple[int, frozenset[int]], float] = {}  # methods often remove the same chunks
+        # per-token log-probs of the response, with all chunks and without each removed set: a
+        # span's value is a sum over its rows, so one pass serves every span and method
+        full: torch.Tensor | None = None
+        ablated_logprobs: dict[frozenset[int], torch.Tensor] = {}
         for number, target in enumerate(example.targets):
             rows = result.rows(target.start, target.end)
             record = {
@@ -200,17 +204,16 @@ def run_attribution_bench(
                 ranking = torch.argsort(scores, descending=True).tolist()
                 entry = {"top": ranking[0], "correct": ranking[0] in target.gold, "seconds": seconds}
                 if len(records) < faithfulness:
-                    if number not in full:
-                        full[number] = span_logprob(model, task, rows)
+                    full = response_logprobs(model, task) if full is None else full
                     for k in ks:
                         removed = frozenset(ranking[:k])
                         kept = [c for i, c in enumerate(example.chunks) if i not in removed]
                         if not kept:
                             continue
-                        if (number, removed) not in ablated_logprob:
+                        if removed not in ablated_logprobs:
                             ablated = build_task(model, tokenizer, kept, example.query, example.response)
-                            ablated_logprob[number, removed] = span_logprob(model, ablated, rows)
-                        entry[f"drop@{k}"] = full[number] - ablated_logprob[number, removed]
+                            ablated_logprobs[removed] = response_logprobs(model, ablated)
+                        entry[f"drop@{k}"] = float(full[rows].sum() - ablated_logprobs[removed][rows].sum())
                 record["methods"][name] = entry
             records.append(record)
         if progress:
