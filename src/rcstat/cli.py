@@ -270,11 +270,17 @@ def _scoring(args: argparse.Namespace):
     return Scoring(args.estimator, args.top_k, args.y, args.pool, args.normalise)
 
 
+def _default_scoring():  # the attributor's defaults, imported only when a parser is built
+    from rcstat.attribution.attributor import Scoring
+
+    return Scoring()
+
+
 def _scoring_options(parser: argparse.ArgumentParser) -> None:
     """How RC scores sources from its heads (rcstat.attribution.Scoring)."""
-    from rcstat.attribution.attributor import NORMALISATIONS, POOLS, Y_ROWS, Scoring
+    from rcstat.attribution.attributor import NORMALISATIONS, POOLS, Y_ROWS
 
-    default = Scoring()
+    default = _default_scoring()
     parser.add_argument("--estimator", choices=ESTIMATORS, default=default.estimator)
     parser.add_argument(
         "--y",
@@ -824,7 +830,12 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
     cal.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     cal.add_argument("--output", required=True, help="profile JSON to write")
-    cal.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    cal.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default=_default_scoring().estimator,
+        help="E[Z] estimator (ranks the heads)",
+    )
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
     cal.add_argument("--model", help=MODEL_HELP)
     cal.add_argument("--plot", help="also write the layer × head heatmap of the profile (PNG, matplotlib)")
@@ -851,7 +862,12 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--data", required=True, help="JSONL in the dataset's format")
     hist.add_argument("--example", type=int, default=0, help="index of the example (file order)")
     hist.add_argument("--head", type=_head, help="LAYER:HEAD (default: the example's top head by E[RC])")
-    hist.add_argument("--estimator", choices=ESTIMATORS, default="independent")
+    hist.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default=_default_scoring().estimator,
+        help="E[Z] estimator (ranks the heads)",
+    )
     hist.add_argument("--model", help=MODEL_HELP)
     hist.add_argument("--output", required=True, help="image to write (PNG)")
     hist.set_defaults(func=cmd_heads_histogram)
