@@ -208,3 +208,18 @@ def test_progress_is_plain_lines_unless_stderr_is_a_terminal(monkeypatch) -> Non
         update(done, 3)
     assert plain.getvalue().startswith("3/3 samples (") and plain.getvalue().count("\n") == 1
     assert "\r" not in plain.getvalue()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["attribute", "--context", "c.txt", "--query", "q"],
+        ["bench", "attribution", "--dataset", "quotesum", "--data", "d.jsonl"],
+    ],
+)
+def test_attribution_commands_default_to_the_attributors_scoring(argv) -> None:
+    """The CLI's defaults are Scoring()'s, so a default run is the run the benchmark chose."""
+    from rcstat.attribution.attributor import Scoring
+
+    args = cli.build_parser().parse_args(argv)
+    assert Scoring(args.estimator, args.top_k, args.y, args.pool, args.normalise) == Scoring()

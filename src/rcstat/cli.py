@@ -718,7 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--dataset", choices=("verigran", "quotesum"), required=True)
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     at.add_argument("--method", default="rcstat", help="comma-separated: " + ", ".join(METHODS))
-    at.add_argument("--top-k", type=_positive_int, default=20, help="heads used by rcstat and attention")
+    at.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=_default_scoring().top_k,
+        help="heads used by rcstat and attention",
+    )
     _scoring_options(at)
     at.add_argument("--profile", help="head profile JSON (rcstat heads calibrate) for rcstat-calibrated")
     at.add_argument("--faithfulness", type=int, default=0, help="measure log-prob drops on the first N spans")
@@ -758,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--span-text", help="attribute the first occurrence of this text in the response")
     target.add_argument("--span", type=_span, help="attribute response characters START:END")
     attribute.add_argument("--granularity", choices=("token", "sentence", "chunk"), default="sentence")
-    attribute.add_argument("--top-k", type=_positive_int, default=20, help="heads used")
+    attribute.add_argument("--top-k", type=_positive_int, default=_default_scoring().top_k, help="heads used")
     attribute.add_argument("--top-sources", type=_positive_int, help="show only the N best sources")
     _scoring_options(attribute)
     attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
@@ -839,7 +844,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--limit", type=_positive_int, help="use the first N examples only")
     cal.add_argument("--model", help=MODEL_HELP)
     cal.add_argument("--plot", help="also write the layer × head heatmap of the profile (PNG, matplotlib)")
-    cal.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed in the plot")
+    cal.add_argument(
+        "--top-k", type=_positive_int, default=_default_scoring().top_k, help="heads boxed in the plot"
+    )
     cal.set_defaults(func=cmd_heads_calibrate)
 
     hplot = heads_sub.add_parser(
@@ -849,7 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hplot.add_argument("profile", help="head profile JSON (rcstat heads calibrate)")
     hplot.add_argument("--output", required=True, help="image to write (PNG)")
-    hplot.add_argument("--top-k", type=_positive_int, default=20, help="heads boxed")
+    hplot.add_argument("--top-k", type=_positive_int, default=_default_scoring().top_k, help="heads boxed")
     hplot.set_defaults(func=cmd_heads_plot)
 
     hist = heads_sub.add_parser(
