@@ -1,52 +1,48 @@
 #!/usr/bin/env bash
 # The attribution benchmark (issue 4) on the default model, as committed here (README.md says
-# what each file holds). Selection split: QuoteSum dev, first 40 examples; everything else is
-# held out. Needs the contextcite extra for step 4 (pip install 'rcstat[contextcite]') and the
-# plot extra for the figures. On 2 busy CPU threads the whole script takes hours; each step can
-# be run alone.
+# what each file holds). Selection split: QuoteSum dev examples 1-40 and VeriGran dev examples
+# 31-70; everything else is held out. Needs the contextcite extra for step 4
+# (pip install 'rcstat[contextcite]') and the plot extra for the figures. Each step can be run
+# alone; on one CPU thread steps 1-3 take about an hour, step 4 several.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${RCSTAT_SHARED_DATA:-../shared/data}
 OUT=benchmarks/attribution
-METHODS=rcstat,attention,attention-all,least-rc,hidden-state,random
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+METHODS=rcstat,rcstat-calibrated,attention,attention-query-max,attention-all,least-rc,hidden-state,random
 
 # 1. the scoring ablation on the selection split (chooses the Scoring defaults)
 python benchmarks/attribution/ablation.py --dataset quotesum --data "$DATA/quotesum_dev.jsonl" \
-  --split first --limit 40 --output "$OUT/ablation/quotesum-first40.json"
-python benchmarks/attribution/ablation.py --report "$OUT/ablation/quotesum-first40.json" --top 25 \
-  > "$OUT/ablation/quotesum-first40.md"
+  --split first --limit 40 --threads 1 --output "$OUT/ablation/quotesum-first40.json"
+python benchmarks/attribution/ablation.py --dataset verigran --data "$DATA/verigran_dev.jsonl" \
+  --skip 30 --limit 40 --threads 1 --output "$OUT/ablation/verigran-31-70.json"
+python benchmarks/attribution/ablation.py --report "$OUT/ablation/quotesum-first40.json" \
+  "$OUT/ablation/verigran-31-70.json" --top 40 > "$OUT/ablation/selection.md"
 
-# 2. a head profile from the same split, its heatmap, and Figure 1 for one example
+# 2. a head profile from the QuoteSum part of the split, its heatmap, and Figure 1 for one example
 rcstat heads calibrate --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --limit 40 \
   --output "$OUT/heads-quotesum.json" --plot "$OUT/heads-quotesum.png"
 rcstat heads histogram --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --example 0 \
   --output "$OUT/xy-quotesum-0.png"
 
-# 3. held out: VeriGran dev, first 30 examples (no VeriGran example was used to choose anything)
+# 3. held out, with the defaults: QuoteSum 41-70 and 71-130, VeriGran 1-30 and 71-125;
+#    faithfulness on every QuoteSum span and on the first 20 spans of each VeriGran slice
+held_out() {  # dataset, name, slice options, faithfulness spans
+  rcstat bench attribution --dataset "$1" --data "$DATA/$1_dev.jsonl" $3 --method "$METHODS" \
+    --profile "$OUT/heads-quotesum.json" --faithfulness "$4" --output "$OUT/$2.json" > "$OUT/$2.md"
+}
+held_out quotesum quotesum-41-70 "--skip 40 --limit 30" 1000
+held_out verigran verigran-1-30 "--limit 30" 20
+held_out quotesum quotesum-71-130 "--skip 70 --limit 60" 1000
+held_out verigran verigran-71-125 "--skip 70" 20
+
+# 4. ContextCite in the same run as RC: QuoteSum 41-70 at its default 64 ablations (that run
+#    used the previous Scoring default for RC: independent, 20 heads, Y from the response, max over
+#    a chunk's tokens, z-scored; RC's time does not depend on it), VeriGran 1-30 at 16 ablations
+rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 40 --limit 30 \
+  --method rcstat,attention,attention-all,least-rc,hidden-state,contextcite,random --ablations 64 \
+  --faithfulness 1000 --estimator independent --top-k 20 --y response --pool max --normalise zscore \
+  --output "$OUT/contextcite-quotesum-41-70.json" > "$OUT/contextcite-quotesum-41-70.md"
 rcstat bench attribution --dataset verigran --data "$DATA/verigran_dev.jsonl" --limit 30 \
-  --method "$METHODS" --output "$OUT/verigran-heldout.json" | tee "$OUT/verigran-heldout.md"
-
-# 4. held out: QuoteSum examples 41-70 with ContextCite (16 ablations) in the same run; that run
-#    used the first pick of step 1 for RC (jensen, 40 heads, Y from the span, no normalisation),
-#    then the same slice with the defaults, without ContextCite
-JENSEN40=(--estimator jensen --top-k 40 --y span --pool max --normalise none)
-rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 40 --limit 30 \
-  --method "${METHODS/,random/},contextcite,random" --ablations 16 "${JENSEN40[@]}" \
-  --output "$OUT/quotesum-contextcite.json" | tee "$OUT/quotesum-contextcite.md"
-rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 40 --limit 30 \
-  --method "$METHODS" --output "$OUT/quotesum-41-70.json" | tee "$OUT/quotesum-41-70.md"
-
-# the first pick's held-out runs (*-jensen40): steps 3 and 5 with "${JENSEN40[@]}"
-
-# 5. held out: QuoteSum examples 71-130, with the calibrated profile; then every variant of
-#    step 1 (independent and jensen) on examples 71-100, a paired comparison that chooses nothing
-rcstat bench attribution --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --skip 70 --limit 60 \
-  --method "rcstat,rcstat-calibrated,${METHODS#rcstat,}" --profile "$OUT/heads-quotesum.json" \
-  --output "$OUT/quotesum-heldout.json" | tee "$OUT/quotesum-heldout.md"
-python benchmarks/attribution/ablation.py --dataset quotesum --data "$DATA/quotesum_dev.jsonl" \
-  --skip 70 --limit 30 --estimators independent,jensen --output "$OUT/ablation/quotesum-heldout-71-100.json"
-python benchmarks/attribution/ablation.py --report "$OUT/ablation/quotesum-heldout-71-100.json" --top 25 \
-  > "$OUT/ablation/quotesum-heldout-71-100.md"
-
-# The earlier *-all files (full dev, SPEC's literal scoring) came from this script's previous
-# version with: --estimator independent --top-k 20 --pool sample
+  --method rcstat,attention,hidden-state,contextcite,random --ablations 16 \
+  --output "$OUT/contextcite-verigran-1-30.json" > "$OUT/contextcite-verigran-1-30.md"
