@@ -214,3 +214,10 @@ def test_row_paired_rc_rejects_rows_without_y() -> None:
         stats.row_paired_rc(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([0, 2]))
     with pytest.raises(ValueError, match="unknown estimator"):
         stats.row_paired_rc(torch.zeros(2, 3), torch.zeros(2, 4), torch.tensor([1, 2]), "median")
+
+
+def test_row_paired_rc_promotes_mixed_and_half_inputs() -> None:
+    x = torch.tensor([[1.0, 3.0]], dtype=torch.float16)
+    y = torch.tensor([[0.5, 2.0]], dtype=torch.float64)
+    got = stats.row_paired_rc(x, y, torch.tensor([2]))
+    assert got.dtype == torch.float64 and got[0].tolist() == pytest.approx([0.25, 1.75])

@@ -331,9 +331,10 @@ def row_paired_rc(
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     if int(counts.min()) < 1 or int(counts.max()) > y.shape[-1]:
         raise ValueError("every row needs between 1 and M samples of Y")
-    x, y = _promote(x), _promote(y).to(_promote(x).dtype)
-    valid = torch.arange(y.shape[-1], device=y.device) < counts[:, None].to(y.device)  # (T, M)
-    n = counts.to(y.dtype)[:, None]  # (T, 1)
+    dtype = torch.promote_types(_promote(x).dtype, _promote(y).dtype)
+    x, y, counts = x.to(dtype), y.to(dtype), counts.to(y.device)
+    valid = torch.arange(y.shape[-1], device=y.device) < counts[:, None]  # (T, M)
+    n = counts.to(dtype)[:, None]  # (T, 1)
     if estimator == "jensen":
         return (x - torch.where(valid, y, 0).sum(-1, keepdim=True) / n).clamp_min(0)
     if estimator == "min_y":
