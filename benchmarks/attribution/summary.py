@@ -98,6 +98,58 @@ def table(datasets: dict[str, dict], reference: str = "rcstat") -> str:
     return "\n".join(lines)
 
 
+def _option(run: dict, flag: str) -> str:
+    """The value of ``flag`` in the run's recorded command."""
+    words = run["command"].split()
+    return words[words.index(flag) + 1] if flag in words else "?"
+
+
+def side_table(paths: list[str], mains: list[str], reference: str = "rcstat") -> str:
+    """Runs of other settings (ContextCite's) against the main runs' RC on the same spans.
+
+    Times compare each method with the side run's own ``reference`` pass (same run, same load)."""
+    main_runs = {
+        (r["dataset"], r["skip"], r["examples"]): r
+        for r in (json.loads(Path(m).read_text(encoding="utf-8")) for m in mains)
+    }
+    lines = []
+    for path in paths:
+        side = json.loads(Path(path).read_text(encoding="utf-8"))
+        main = main_runs.get((side["dataset"], side["skip"], side["examples"]))
+        if main is None:
+            raise SystemExit(f"{path}: no main run covers the same examples")
+        keys = [(r["example"], r["target"]) for r in side["records"]]
+        if keys != [(r["example"], r["target"]) for r in main["records"]]:
+            raise SystemExit(f"{path}: its spans differ from the main run's")
+        ref = [r["methods"][reference] for r in main["records"]]
+        ref_correct = sum(e["correct"] for e in ref)
+        own = {r["method"]: r for r in side["results"]}
+        lines += [
+            f"### {side['dataset']} dev, examples {side['skip'] + 1}–{side['skip'] + side['examples']}: "
+            f"`{Path(path).name}` ({_option(side, '--ablations')} ablations; "
+            f"its {reference}: `{side['scoring']}`) "
+            f"against {reference} with `{main['scoring']}` (`{Path(_option(main, '--output')).name}`)",
+            "",
+            f"| method (side run) | accuracy [95% CI] | {reference} (main run), same spans | "
+            f"only it right / only {reference} right (p) | s / example | × the side run's {reference} time |",
+            "|---|---:|---:|---|---:|---:|",
+        ]
+        for name, result in own.items():
+            entries = [r["methods"][name] for r in side["records"]]
+            only_it = sum(e["correct"] and not r["correct"] for e, r in zip(entries, ref, strict=True))
+            only_ref = sum(r["correct"] and not e["correct"] for e, r in zip(entries, ref, strict=True))
+            low, high = result["ci95"]
+            ratio = result["seconds_per_example"] / own[reference]["seconds_per_example"]
+            lines.append(
+                f"| {name} | {result['accuracy']:.3f} [{low:.2f}, {high:.2f}] | "
+                f"{ref_correct / len(ref):.3f} | "
+                f"{only_it} / {only_ref} (p = {sign_test(only_it, only_ref):.3f}) | "
+                f"{result['seconds_per_example']:.2f} | {ratio:.1f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def plot(datasets: dict[str, dict], path: str) -> None:
     import matplotlib
 
@@ -132,9 +184,14 @@ def main() -> None:
     parser.add_argument("results", nargs="+", help="result JSONs of rcstat bench attribution")
     parser.add_argument("--output", help="markdown to write (default: stdout)")
     parser.add_argument("--plot", help="PNG of the accuracies with their intervals")
+    parser.add_argument(
+        "--side", nargs="*", default=[], help="runs of other settings (ContextCite's) to pair"
+    )
     args = parser.parse_args()
     datasets = pooled(args.results)
     text = table(datasets)
+    if args.side:
+        text += "\n## Side runs, paired with the main runs' RC\n\n" + side_table(args.side, args.results)
     if args.output:
         write_atomic(args.output, text.encode())
     else:
