@@ -221,3 +221,15 @@ def test_row_paired_rc_promotes_mixed_and_half_inputs() -> None:
     y = torch.tensor([[0.5, 2.0]], dtype=torch.float64)
     got = stats.row_paired_rc(x, y, torch.tensor([2]))
     assert got.dtype == torch.float64 and got[0].tolist() == pytest.approx([0.25, 1.75])
+
+
+def test_row_paired_rc_takes_the_bucketed_path_exactly() -> None:
+    """Rows with ≥ 32 valid Y and many logits go through _SortedY's bucketed count; padding stays out."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 200, generator=gen, dtype=torch.float64) * 3
+    y = torch.randn(2, 3, 40, generator=gen, dtype=torch.float64) * 3
+    counts = torch.tensor([40, 35, 33])
+    got = stats.row_paired_rc(x, y, counts)
+    for t, n in enumerate(counts.tolist()):
+        expected = stats.expected_rc(x[:, t, :, None], y[:, t, None, :n])  # one x per pair, its row's Y
+        torch.testing.assert_close(got[:, t], expected)

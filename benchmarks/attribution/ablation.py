@@ -42,6 +42,7 @@ from rcstat.attribution.attributor import (
     span_y,
     token_rc,
 )
+from rcstat.attribution.bench import pool_attention
 from rcstat.attribution.data import load_examples
 from rcstat.attribution.features import build_task, capture
 from rcstat.intervals import wilson
@@ -125,10 +126,10 @@ def run(args: argparse.Namespace) -> None:
                             hits[f"{estimator}|{y}|{pool}|{norm}|{k}"] = hit(normed[:k].mean(0), target.gold)
             weights = torch.stack([features.attention[la][h][rows] for la, h in ranked["independent"]])
             for k in KS:  # the attention baseline (summed over a chunk), and with query-max pooling
-                per_token = weights[:k].mean((0, 1))
-                hits[f"attention|{k}"] = hit(torch.stack([per_token[g].sum() for g in groups]), target.gold)
-                best = pool_tokens(weights[:k], groups, "max").mean((0, 1))
-                hits[f"attention-query-max|{k}"] = hit(best, target.gold)
+                hits[f"attention|{k}"] = hit(pool_attention(weights[:k], groups), target.gold)
+                hits[f"attention-query-max|{k}"] = hit(
+                    pool_attention(weights[:k], groups, "query-max"), target.gold
+                )
             rows_out.append([int(hits[n]) if hits[n] in (0, 1) else round(hits[n], 4) for n in names])
         seconds["pass"] += t1 - t0
         seconds["scoring"] += time.perf_counter() - t1

@@ -31,6 +31,15 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def paired(entries: list[dict], ref: list[dict]) -> tuple[int, int]:
+    """Spans only ``entries`` get right, and spans only ``ref`` gets right (the same spans, in order)."""
+    pairs = list(zip(entries, ref, strict=True))
+    return (
+        sum(e["correct"] and not r["correct"] for e, r in pairs),
+        sum(r["correct"] and not e["correct"] for e, r in pairs),
+    )
+
+
 def pooled(paths: list[str]) -> dict[str, dict]:
     """Per dataset: its runs, methods (in run order) and every span's entry per method."""
     out: dict[str, dict] = {}
@@ -84,8 +93,7 @@ def table(datasets: dict[str, dict], reference: str = "rcstat") -> str:
                 cells += ["", ""]
             else:
                 pairs = list(zip(entries, ref, strict=True))
-                only_it = sum(e["correct"] and not r["correct"] for e, r in pairs)
-                only_ref = sum(r["correct"] and not e["correct"] for e, r in pairs)
+                only_it, only_ref = paired(entries, ref)
                 cells.append(f"{only_it} / {only_ref} (p = {sign_test(only_it, only_ref):.3f})")
                 diffs = [e["drop@1"] - r["drop@1"] for e, r in pairs if "drop@1" in e and "drop@1" in r]
                 if diffs:
@@ -136,8 +144,7 @@ def side_table(paths: list[str], mains: list[str], reference: str = "rcstat") ->
         ]
         for name, result in own.items():
             entries = [r["methods"][name] for r in side["records"]]
-            only_it = sum(e["correct"] and not r["correct"] for e, r in zip(entries, ref, strict=True))
-            only_ref = sum(r["correct"] and not e["correct"] for e, r in zip(entries, ref, strict=True))
+            only_it, only_ref = paired(entries, ref)
             low, high = result["ci95"]
             ratio = result["seconds_per_example"] / own[reference]["seconds_per_example"]
             lines.append(

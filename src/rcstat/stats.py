@@ -339,7 +339,6 @@ def row_paired_rc(
         return (x - torch.where(valid, y, 0).sum(-1, keepdim=True) / n).clamp_min(0)
     if estimator == "min_y":
         return (x - torch.where(valid, y, torch.inf).amin(-1, keepdim=True)).clamp_min(0)
-    ys = torch.sort(torch.where(valid, y, torch.inf), dim=-1).values  # invalid entries sort last
-    prefix = torch.cat([torch.zeros_like(ys[..., :1]), torch.cumsum(ys, -1)], -1)  # finite up to counts
-    below = torch.searchsorted(ys.contiguous(), x.contiguous(), side="left")  # ≤ counts: x < inf
-    return ((below * x - torch.gather(prefix, -1, below)) / n).clamp_min(0)
+    ys = _SortedY(torch.where(valid, y, torch.inf))  # invalid entries sort last, never below an x
+    below = ys.count_below(x[..., None, :])  # ≤ counts[t]; its prefix sums are finite up to there
+    return ((below * x[..., None, :] - ys.sum_below(below))[..., 0, :] / n).clamp_min(0)

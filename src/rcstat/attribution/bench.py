@@ -59,16 +59,19 @@ class Context:
     citer: object | None = None  # a context_cite.ContextCiter for the method contextcite
 
 
+def pool_attention(weights: torch.Tensor, groups: list[torch.Tensor], pool: str = "sum") -> torch.Tensor:
+    """Chunk scores from post-softmax weights ``(K, |T|, C)``, averaged over heads and queries:
+    summed over a chunk's tokens (``sum``), or per query its best token's (``query-max``, RC's pooling)."""
+    if pool == "query-max":
+        return pool_tokens(weights, groups, "max").mean((0, 1))
+    return pool_tokens(weights.mean((0, 1)), groups, "sum")
+
+
 def _attention_scores(
     ctx: Context, heads: Sequence[Head], rows: torch.Tensor, pool: str = "sum"
 ) -> torch.Tensor:
-    """Post-softmax attention from the span's queries, averaged over ``heads`` and queries: summed
-    over a chunk's tokens (``sum``), or per query its best token's (``query-max``, RC's pooling)."""
     weights = torch.stack([ctx.features.attention[la][h][rows] for la, h in heads])  # (K, |T|, C)
-    if pool == "query-max":
-        return pool_tokens(weights, ctx.groups, "max").mean((0, 1))
-    per_token = weights.mean((0, 1))
-    return torch.stack([per_token[g].sum() for g in ctx.groups])
+    return pool_attention(weights, ctx.groups, pool)
 
 
 def _hidden_scores(ctx: Context, rows: torch.Tensor) -> torch.Tensor:
