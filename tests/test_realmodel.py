@@ -105,7 +105,8 @@ def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) ->
     """Query-aware compression at ratio 0.5 on the default model: the answer survives."""
     from transformers import pipeline
 
-    from rcstat.kv import RCStatPress
+    from rcstat import rc_press
+    from rcstat.models.logits import attention_layers
 
     model, tokenizer = default_model
     filler = " ".join(
@@ -116,17 +117,21 @@ def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) ->
     context = filler[: len(filler) // 2] + " " + needle + " " + filler[len(filler) // 2 :]
     question = "What is the secret code word for the vault? Answer with the word only."
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
-    press = RCStatPress(compression_ratio=0.5, window_size=16)
+    press = rc_press(0.5, window_size=16)
     answer = pipe(context + "\n" + question, question="", press=press, max_new_tokens=16)["answer"]
     assert "PELICAN" in answer.upper()
-    assert 0.45 <= sum(press.kept.values()) / len(press.kept) <= 0.55
+    inputs = pipe.preprocess(context + "\n" + question, [""], answer_prefix="", max_context_length=10**9)
+    n = inputs["context_ids"].shape[1]
+    heads = model.config.num_key_value_heads
+    evicted = [len(layer.module.masked_key_indices[0]) / (heads * n) for layer in attention_layers(model)]
+    assert 0.45 <= sum(evicted) / len(evicted) <= 0.55
 
 
 def test_the_kvpress_pipeline_answers_from_a_ragged_cache_as_from_the_masked_one(default_model) -> None:
     """Two questions on one compressed context (kvpress trims each answer off the cache)."""
     from transformers import pipeline
 
-    from rcstat.kv import RCStatPress
+    from rcstat import rc_press
     from rcstat.kv.memory import cache_bytes
     from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 
@@ -137,7 +142,7 @@ def test_the_kvpress_pipeline_answers_from_a_ragged_cache_as_from_the_masked_one
     questions = ["What does room 7 show?", "What does room 12 show?"]
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
     masked_cache, ragged_cache = DynamicCache(config=model.config), RaggedCache(model.config)
-    press = RCStatPress(compression_ratio=0.6)
+    press = rc_press(0.6)
     masked = pipe(context, questions=questions, press=press, cache=masked_cache, max_new_tokens=12)["answers"]
     with ragged_attention(model):
         ragged = pipe(

@@ -28,26 +28,19 @@ from pathlib import Path
 import torch
 
 from rcstat import stats
-from rcstat.attribution.attributor import (
-    DECOMPOSABLE,
-    NORMALISATIONS,
-    POOLS,
-    Y_ROWS,
-    Scoring,
-    attribution,
-    head_source_rc,
-    normalise,
-    pool_tokens,
-    select_heads,
-    span_y,
-    token_rc,
-)
-from rcstat.attribution.bench import pool_attention
-from rcstat.attribution.data import load_examples
+from rcstat.attribution.attributor import attribution
 from rcstat.attribution.features import build_task, capture
-from rcstat.intervals import wilson
+from rcstat.attribution.pooling import DECOMPOSABLE, head_source_rc, normalise, pool_tokens, span_y, token_rc
+from rcstat.attribution.profile import select_heads
+from rcstat.attribution.scoring import Scoring
+from rcstat.evaluation.attribution.data import load_examples
+from rcstat.evaluation.attribution.scorers import pool_attention
+from rcstat.evaluation.intervals import wilson
+from rcstat.evaluation.provenance import git_commit
 from rcstat.models import DEFAULT_MODEL, load_model
-from rcstat.provenance import git_commit
+from rcstat.options import Normalisation, Pool, YRows, choices
+
+NORMALISATIONS, POOLS, Y_ROWS = choices(Normalisation), choices(Pool), choices(YRows)
 
 # lower and upper are left out by default: ranking the heads by them sorts every head's whole
 # context × response sample (about 7 s per VeriGran example on 2 CPU threads); --estimators adds them

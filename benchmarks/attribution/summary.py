@@ -18,7 +18,7 @@ import math
 import statistics
 from pathlib import Path
 
-from rcstat.intervals import normal, wilson
+from rcstat.evaluation.intervals import normal, wilson
 from rcstat.io import write_atomic
 
 

@@ -36,9 +36,9 @@ from pathlib import Path
 import torch
 
 from rcstat import stats
+from rcstat.evaluation.provenance import git_commit
 from rcstat.models import DEFAULT_MODEL, load_model
 from rcstat.models.logits import LogitCapture
-from rcstat.provenance import git_commit
 
 HERE = Path(__file__).resolve().parent
 # Only for memory workers: unmapping every freed large block makes peak RSS exact but slows

@@ -1,4 +1,4 @@
-"""Ablation of RCStatPress's options on the built-in synthetic tasks only (issue 3).
+"""Ablation of the RC press's options on the built-in synthetic tasks only.
 
 One factor at a time around a base configuration: estimator, observation window, GQA reducer,
 score pooling, and head-adaptive vs. uniform budgets, at compression ratios 0.5, 0.75 and 0.9,
@@ -19,12 +19,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from rcstat.kv import RCStatPress
-from rcstat.kv.bench import FULL_CACHE, Config, run_kv_bench, summarise
-from rcstat.kv.report import write_report
-from rcstat.kv.tasks import builtin_samples
+from rcstat.evaluation.kv.bench import Config, run_kv_bench
+from rcstat.evaluation.kv.summary import summarise
+from rcstat.evaluation.kv.tasks import builtin_samples
+from rcstat.evaluation.provenance import git_commit
 from rcstat.models import DEFAULT_MODEL, load_model
-from rcstat.provenance import git_commit
+from rcstat.presses import FULL_CACHE, rc_press
+from rcstat.render.kv_report import write_report
 
 BASE = {
     "estimator": "independent",
@@ -51,7 +52,7 @@ TASKS = ("needle", "multikey", "multivalue", "cwe")
 
 
 def factory(options: dict):
-    return lambda ratio: RCStatPress(compression_ratio=ratio, **{**BASE, **options})
+    return lambda ratio: rc_press(ratio, **{**BASE, **options})
 
 
 def main() -> None:

@@ -37,20 +37,20 @@ import torch
 from kvpress import AdaKVPress, SnapKVPress
 from transformers import DynamicCache, pipeline
 
-from rcstat.kv import RCStatPress
+from rcstat.evaluation.kv.tasks import builtin_samples
+from rcstat.evaluation.provenance import git_commit
+from rcstat.io import write_atomic
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import cache_bytes, peak_extra_bytes
 from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 from rcstat.kv.replay import record_prefill, replay
-from rcstat.kv.report import write_atomic
-from rcstat.kv.tasks import builtin_samples
 from rcstat.models.loading import load_model
 from rcstat.models.logits import attention_layers
-from rcstat.provenance import git_commit
+from rcstat.presses import rc_press
 
 KINDS = ("full", "masked", "ragged")
 HEAD_ADAPTIVE = {
-    "rcstat": lambda r: RCStatPress(compression_ratio=r),
+    "rcstat": lambda r: rc_press(r),
     "adakv": lambda r: AdaKVPress(SnapKVPress(compression_ratio=r)),
 }
 
@@ -79,7 +79,7 @@ def run_kind(
 ) -> dict:
     gc.collect()
     cache = RaggedCache(model.config) if kind == "ragged" else DynamicCache(config=model.config)
-    press = None if kind == "full" else RCStatPress(compression_ratio=ratio)
+    press = None if kind == "full" else rc_press(ratio)
     if kind == "ragged":
         press = RaggedPress(press)
 

@@ -1,5 +1,16 @@
 """The one exception type rcstat raises for bad input; the CLI prints it as one line."""
 
+from __future__ import annotations
+
 
 class RCStatError(Exception):
-    """A problem the user can fix (bad input, missing model, unsupported architecture)."""
+    """A problem the user can fix (bad input, missing model, unsupported architecture).
+
+    ``option`` names the library option the problem is about (``top_k``, ``profile``…), so that a
+    front end can point at its own spelling of it (the CLI adds ``--top-k``); the message itself
+    speaks the library's terms.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option

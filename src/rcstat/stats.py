@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal, get_args
 
 import torch
 
-Estimator = Literal["jensen", "lower", "independent", "upper", "min_y"]
-ESTIMATORS: tuple[str, ...] = get_args(Estimator)  # in the order of the bounds
+from rcstat.options import Estimator, choices
+
+ESTIMATORS: tuple[str, ...] = choices(Estimator)  # in the order of the bounds
 
 
 # --------------------------------------------------------------------------------------------

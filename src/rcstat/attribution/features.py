@@ -1,4 +1,4 @@
-"""Attribution features from one forward pass (SPEC §4 steps 1–2).
+"""Attribution features from one forward pass (docs/method.md §4, steps 1–2).
 
 :func:`build_task` lays a context, a query and a response out as one chat sequence and records
 where every context token and response token sits, in tokens and in characters.
@@ -129,7 +129,7 @@ class Features:
 def capture(
     model,
     task: Task,
-    estimator: stats.Estimator = "independent",
+    estimator: stats.Estimator,
     heads: list[tuple[int, int]] | None = None,
     attention: bool = False,
     hidden_layer: int | None = None,

@@ -1,13 +1,13 @@
-"""Sources of a context (SPEC §4): tokens, sentences or caller-given chunks, with character spans."""
+"""Sources of a context (docs/method.md §4): tokens, sentences or caller-given chunks, with spans."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-Granularity = Literal["token", "sentence", "chunk"]
-GRANULARITIES: tuple[str, ...] = ("token", "sentence", "chunk")
+from rcstat.options import Granularity, check_choice, choices
+
+GRANULARITIES: tuple[str, ...] = choices(Granularity)
 
 # a sentence ends at . ! ? (optionally followed by closing quotes or brackets) before whitespace,
 # or at a line break; abbreviations of one capital letter ("J. Smith") do not end one
@@ -62,5 +62,5 @@ def split_context(
             if text[a:b].strip()
         ]
     else:
-        raise ValueError(f"unknown granularity {granularity!r}; choose from {', '.join(GRANULARITIES)}")
+        check_choice("granularity", granularity, Granularity)
     return [Source(i, text[a:b], a, b) for i, (a, b) in enumerate(spans)]

@@ -6,7 +6,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from kvpress import BasePress
@@ -16,8 +15,7 @@ from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import cache_bytes
 from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 from rcstat.kv.replay import record_prefill, replay
-
-CacheKind = Literal["ragged", "masked"]
+from rcstat.options import CacheKind, check_choice
 
 
 @dataclass
@@ -68,8 +66,7 @@ def compress_and_answer(
     """
     from transformers import pipeline
 
-    if cache not in ("ragged", "masked"):
-        raise RCStatError(f"cache must be 'ragged' or 'masked', got {cache!r}")
+    check_choice("cache", cache, CacheKind)
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
     text, question = (context + "\n" + query, "") if query_aware else (context, query)
     inputs = pipe.preprocess(text, [question], answer_prefix="", max_context_length=10**9)
@@ -79,9 +76,12 @@ def compress_and_answer(
     if limit and total > limit:
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")
     run = _ragged if cache == "ragged" else _masked
-    answer, kept, full_bytes, held_bytes, seconds = run(
-        model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, on_phase or _quiet
-    )
+    try:
+        answer, kept, full_bytes, held_bytes, seconds = run(
+            model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, on_phase or _quiet
+        )
+    except AssertionError as err:  # kvpress checks its preconditions with assert
+        raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
     return CompressionReport(
         press=repr(press),
         cache=cache,

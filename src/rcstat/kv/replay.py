@@ -1,4 +1,4 @@
-"""One prefill, many presses: replay kvpress compression on a recorded prefill (issue 3).
+"""One prefill, many presses: replay kvpress compression on a recorded prefill.
 
 kvpress compresses each layer's cache in a forward hook *after* that layer's attention has run on
 the full cache, so a prefill's activations do not depend on the press. :func:`record_prefill`
@@ -144,18 +144,25 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
     """The cache ``press`` would leave after the recorded prefill (``None``: the full cache).
 
     The per-head masks a press sets are returned with the cache (and left on the modules, as
-    after ``with press(model): model(...)``), so decoding behaves as in a live run.
+    after ``with press(model): model(...)``), so decoding behaves as in a live run. They are read
+    after the last layer, so a press may decide an earlier layer's evictions later in the prefill.
+    Presses whose work is in a forward hook rather than ``compress`` (``DMSPress``,
+    ``DecodingPress``) cannot be replayed: run them live.
     """
     model = record.model
     cache = DynamicCache(config=model.config)
-    masks: list[Mask | None] = []
     if press is not None:
+        if type(press).compress is BasePress.compress:
+            raise RCStatError(
+                f"{type(press).__name__} works in its forward hook and cannot be replayed; run it live"
+            )
         press.post_init_from_model(model)
     rotary = getattr(model.get_decoder(), "rotary_emb", None)
     for layer in record.layers:
         layer.module.masked_key_indices = None  # what kvpress's attention patch does at prefill
         if rotary is not None:
-            layer.module.rotary_emb = rotary  # as kvpress's press context sets it (ExpectedAttention)
+            layer.module.rotary_emb = rotary  # as kvpress's press context sets it
+    for layer in record.layers:
         keys, values = layer.keys, layer.values
         if press is not None:
             kwargs = {
@@ -170,7 +177,7 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
                         layer.module, layer.hidden_states, keys, values, weights, kwargs
                     )
             except AssertionError as err:  # kvpress checks its preconditions with assert
-                raise RCStatError(f"{type(press).__name__} refused the recorded prefill: {err}") from err
-        masks.append(getattr(layer.module, "masked_key_indices", None))
+                raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
         cache.update(keys, values, layer.module.layer_idx)
+    masks = [getattr(layer.module, "masked_key_indices", None) for layer in record.layers]
     return Compressed(cache=cache, masks=masks, full_length=record.length)

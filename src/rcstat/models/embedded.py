@@ -13,9 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from unittest import mock
 
 from rcstat.errors import RCStatError
 
@@ -117,13 +116,20 @@ def prepare_default_model(force: bool = False, on_phase: Callable[[str], None] |
     return target
 
 
-def _without_gguf_bar():
+@contextlib.contextmanager
+def _without_gguf_bar() -> Iterator[None]:
     """``transformers`` draws its GGUF conversion bar unconditionally, even into a log: mute it."""
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
-    if not hasattr(gguf_utils, "tqdm"):
-        return contextlib.nullcontext()
-    return mock.patch.object(gguf_utils, "tqdm", lambda iterable, *args, **kwargs: iterable)
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is None:
+        yield
+        return
+    gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
 
 
 def repair_tokenizer(source):

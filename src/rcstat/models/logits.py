@@ -21,6 +21,7 @@ Two ways to use it:
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,32 @@ def layer_queries(
     q = get_prerope_query_states(layer.module, _select(hidden_states, rows, 1))
     cos, sin = (_select(t, rows, 1) for t in position_embeddings)
     return layer.rope(q, q, cos, sin)[0]
+
+
+def window_position_embeddings(
+    module: nn.Module, hidden_states: torch.Tensor, kwargs: dict[str, Any], w: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary ``(cos, sin)`` of the last ``w`` rows of ``hidden_states`` (the observation window).
+
+    At prefill the forward's own embeddings cover every row, and the window is the sequence's end
+    (kvpress's ``BlockPress`` hands blocks of rows with the whole sequence's embeddings: like
+    kvpress's own scorers, the window then takes the sequence's last positions). kvpress's
+    ``DecodingPress`` hands a buffer of recent hidden states with the embeddings of the current
+    step only: the buffer's rows end at ``cache_position[-1]``, and their embeddings are recomputed
+    with the layer's rotary module (kvpress attaches it as ``module.rotary_emb``).
+    """
+    cos, sin = kwargs["position_embeddings"]
+    if cos.shape[1] >= hidden_states.shape[1]:
+        return cos[:, -w:], sin[:, -w:]
+    rotary = getattr(module, "rotary_emb", None)
+    if rotary is None or kwargs.get("cache_position") is None:
+        raise RCStatError("scoring a buffer of hidden states needs the layer's rotary_emb and cache_position")
+    last = int(kwargs["cache_position"][-1])
+    positions = torch.arange(last - w + 1, last + 1, device=hidden_states.device)
+    extra = {}
+    if "layer_type" in inspect.signature(rotary.forward).parameters:  # Gemma 3: local and global RoPE
+        extra["layer_type"] = getattr(module, "layer_type", None)
+    return rotary(hidden_states[:, -w:], positions[None].expand(hidden_states.shape[0], -1), **extra)
 
 
 def layer_keys(

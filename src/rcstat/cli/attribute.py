@@ -1,0 +1,102 @@
+"""``rcstat attribute``: attribute a response (generated when not given) to the sources of its context."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rcstat.cli.common import (
+    POSITIVE,
+    add_model,
+    add_scoring,
+    check_output,
+    command,
+    emit,
+    int_pair,
+    load,
+    phases,
+    scoring,
+)
+from rcstat.options import Granularity, choices
+
+
+def register(sub) -> None:
+    attribute = command(
+        sub,
+        "attribute",
+        "attribute a response (generated when not given) to its context",
+        "One forward pass: score every source of the context for a span of the response by the "
+        "expected RC of the heads that contextualize the response most.",
+        'rcstat attribute --context examples/curie.txt --query "When did Marie Curie win her Nobel Prizes?"',
+        'rcstat attribute --sources chunks.jsonl --query "Who won?" --response "Curie won twice." '
+        "--span-text Curie --granularity chunk --format json",
+        'rcstat attribute --context examples/curie.txt --query "…" --format html --output report.html',
+        'cat notes.txt | rcstat attribute --context - --query "…" --response "…"',
+    )
+    given = attribute.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--context", help="context text file (- for stdin); sources are its sentences or tokens"
+    )
+    given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line (- for stdin)')
+    attribute.add_argument("--query", required=True)
+    attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
+    target = attribute.add_mutually_exclusive_group()
+    target.add_argument("--span-text", help="attribute the first occurrence of this text in the response")
+    target.add_argument(
+        "--span", type=int_pair("START:END character offsets"), help="response characters START:END"
+    )
+    attribute.add_argument("--granularity", choices=choices(Granularity), default="sentence")
+    attribute.add_argument("--top-sources", type=POSITIVE, help="show only the N best sources")
+    add_scoring(attribute)
+    attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
+    add_model(attribute)
+    attribute.add_argument(
+        "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
+    )
+    attribute.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
+    attribute.set_defaults(func=run)
+
+
+def read_context(args: argparse.Namespace) -> str | list[str]:
+    """The context: a text file, or the chunks of a JSONL file of ``{"text": …}`` rows."""
+    from rcstat.errors import RCStatError
+    from rcstat.io import read_jsonl, read_text, source_name
+
+    if args.sources:
+        chunks = [row["text"] for row in read_jsonl(args.sources, required=("text",))]
+        if not all(isinstance(c, str) for c in chunks):
+            raise RCStatError(f"{source_name(args.sources)}: every `text` must be a string")
+        return chunks
+    return read_text(args.context)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rcstat.attribution.attributor import Attributor
+    from rcstat.attribution.profile import HeadProfile
+
+    check_output(args.output)
+    context = read_context(args)
+    profile = HeadProfile.load(args.profile) if args.profile else None
+    how = scoring(args)
+    with phases(2) as phase:
+        name, model, tokenizer = load(args.model, phase)
+        phase("one forward pass" if args.response else "generating, then one forward pass")
+        result = Attributor(model, tokenizer, scoring=how, profile=profile).attribute(
+            context, args.query, args.response
+        )
+    span = result.find(args.span_text) if args.span_text is not None else (args.span or (None, None))
+    scores = result.attributions(*span, granularity=args.granularity)
+    if args.format == "html":
+        from rcstat.render.attribution_html import render
+
+        emit(render(result, name, args.granularity), args.output)
+        return 0
+    record = {"model": name, "response": result.response, **scores.to_dict()}
+    record["sources"] = record["sources"][: args.top_sources] if args.top_sources else record["sources"]
+    if args.format == "json":
+        emit(json.dumps(record, indent=2), args.output)
+        return 0
+    from rcstat.render.text import attribution_text
+
+    emit(attribution_text(record, args.granularity), args.output)
+    return 0

@@ -1,0 +1,95 @@
+"""``rcstat compress``: answer a query from a compressed KV cache and report what was kept."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rcstat.cli.common import POSITIVE, RATIO, add_model, check_output, command, emit, load, number, phases
+from rcstat.options import CacheKind, choices
+from rcstat.presses.registry import DEFAULT_RATIO, press_names
+
+
+def register(sub) -> None:
+    compress = command(
+        sub,
+        "compress",
+        "answer a query from a compressed KV cache and report what was kept",
+        "Prefill the context, compress its cache with a press, answer greedily; report the "
+        "realised ratio (overall and per layer), KV bytes before and after, and the time of each phase.",
+        'rcstat compress --context examples/curie.txt --query "When did Marie Curie win her Nobel Prizes?"',
+        'rcstat compress --context report.txt --query "What changed?" --press snapkv '
+        "--compression-ratio 0.75",
+        'rcstat compress --context report.txt --query "What changed?" --threshold 1.5 --format json',
+        'rcstat compress --context report.txt --query "…" --format html --output compression.html',
+    )
+    compress.add_argument("--context", required=True, help="context text file (- for stdin)")
+    compress.add_argument("--query", required=True)
+    budget = compress.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--compression-ratio",
+        type=RATIO,
+        default=DEFAULT_RATIO,
+        help="share of the cache to evict, in [0, 1)",
+    )
+    budget.add_argument(
+        "--threshold",
+        type=number(float),
+        help="evict every entry scoring ≤ τ, per head and layer (scorer presses)",
+    )
+    compress.add_argument("--press", default="rcstat", help="one of: " + ", ".join(press_names()))
+    compress.add_argument(
+        "--query-aware", action="store_true", help="compress with the query inside the window"
+    )
+    compress.add_argument(
+        "--cache",
+        choices=choices(CacheKind),
+        default="ragged",
+        help="ragged: hold only the kept entries per head (default); masked: kvpress's masked cache",
+    )
+    compress.add_argument("--max-new-tokens", type=POSITIVE, default=64)
+    add_model(compress)
+    compress.add_argument(
+        "--format",
+        choices=("table", "json", "html"),
+        default="table",
+        help="html: one self-contained page with a per-layer chart",
+    )
+    compress.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
+    compress.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rcstat.io import read_text
+    from rcstat.kv.compress import compress_and_answer
+    from rcstat.presses.registry import make_press
+
+    check_output(args.output)
+    context = read_text(args.context)
+    press = make_press(args.press, args.compression_ratio, args.threshold)
+    with phases(4 if args.cache == "masked" else 3) as phase:
+        name, model, tokenizer = load(args.model, phase)
+        report = compress_and_answer(
+            model,
+            tokenizer,
+            context,
+            args.query,
+            press,
+            args.max_new_tokens,
+            args.query_aware,
+            args.cache,
+            phase,
+        )
+    record = {"model": name, **report.to_dict()}
+    if args.format == "html":
+        from rcstat.render.compression_html import render
+
+        target = None if press is None or args.threshold is not None else args.compression_ratio
+        emit(render(record, args.query, target), args.output)
+    elif args.format == "json":
+        emit(json.dumps(record, indent=2), args.output)
+    else:
+        from rcstat.render.text import compression_text
+
+        emit(compression_text(record), args.output)
+    return 0

@@ -1,0 +1,1 @@
+"""The attribution benchmark: VeriGran and QuoteSum readers, methods and baselines, runs."""

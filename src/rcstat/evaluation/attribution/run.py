@@ -1,0 +1,87 @@
+"""An attribution benchmark run as a user asks for it (``rcstat bench attribution``).
+
+Light to import (the command line builds its help from :class:`AttributionBench`); running imports the rest.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rcstat.attribution.scoring import Scoring
+from rcstat.evaluation.attribution.data import Dataset, Example, load_examples
+from rcstat.evaluation.attribution.methods import check_methods
+from rcstat.evaluation.provenance import git_commit
+from rcstat.options import check_choice, check_number
+
+
+@dataclass(frozen=True)
+class AttributionBench:
+    """Methods × the annotated spans of a VeriGran or QuoteSum file; the fields are the run's record,
+    and their defaults the command line's."""
+
+    dataset: Dataset
+    data: str
+    methods: tuple[str, ...] = ("rcstat",)
+    scoring: Scoring = field(default_factory=Scoring)
+    profile: str | None = None
+    faithfulness: int = 0
+    ablations: int = 32
+    seed: int = 0
+    skip: int = 0
+    limit: int | None = None
+    command: Sequence[str] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, Dataset)
+        check_methods(self.methods)
+        check_number("faithfulness", self.faithfulness, low=0, integer=True)
+        check_number("skip", self.skip, low=0, integer=True)
+
+    def read(self) -> list[Example]:
+        """The examples (before any model loads, so a bad file fails at once)."""
+        return load_examples(self.dataset, self.data, self.limit, self.skip)
+
+
+def run(
+    model,
+    tokenizer,
+    model_name: str,
+    bench: AttributionBench,
+    examples: list[Example],
+    progress: Callable[[int, str], Callable[[int, int], None]] | None = None,
+) -> dict:
+    """Run ``bench``: its metadata, one row per method (``results``) and one record per span.
+
+    ``progress(total, unit)`` makes the callback told ``(done, total)`` as examples finish."""
+    from rcstat.attribution.profile import HeadProfile
+    from rcstat.evaluation.attribution.bench import run_attribution_bench, summarise
+
+    profile = HeadProfile.load(bench.profile) if bench.profile else None
+    records = run_attribution_bench(
+        model,
+        tokenizer,
+        examples,
+        list(bench.methods),
+        scoring=bench.scoring,
+        profile=profile,
+        faithfulness=bench.faithfulness,
+        ablations=bench.ablations,
+        seed=bench.seed,
+        progress=progress(len(examples), "examples") if progress else None,
+    )
+    meta = {
+        "model": model_name,
+        "dataset": bench.dataset,
+        "data": str(bench.data),
+        "examples": len(examples),
+        "skip": bench.skip,
+        "top_k": bench.scoring.top_k,
+        "estimator": bench.scoring.estimator,
+        "scoring": repr(bench.scoring),
+        "profile": bench.profile,
+        "commit": git_commit(),
+        "command": "rcstat " + shlex.join(bench.command),
+    }
+    return {**meta, "results": summarise(list(bench.methods), records), "records": records}

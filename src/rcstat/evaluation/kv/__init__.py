@@ -1,0 +1,1 @@
+"""The KV-cache benchmark: samples, built-in tasks and their haystack, runs, summaries."""

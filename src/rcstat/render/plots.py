@@ -1,0 +1,125 @@
+"""Plots (need matplotlib, the ``plot`` extra; imported only here, lazily), written whole or not at all.
+
+- :func:`plot_profile`: a head profile as a layer × head heatmap of mean expected RC, the top-K
+  heads boxed;
+- :func:`plot_contextualization`: one head's cross- (``X``, response → context) and
+  self-contextualization (``Y``, response → earlier response) logits, the paper's Figure 1: RC is
+  how far X reaches above Y;
+- :func:`plot_kv`: score against compression ratio, one line per press, with 95% intervals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from rcstat.attribution.profile import HeadProfile, select_heads
+from rcstat.errors import RCStatError
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or a clear error without the ``plot`` extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RCStatError("plots need matplotlib: pip install 'rcstat[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: str | Path) -> None:
+    """Written whole or not at all (a temporary file renamed into place), then closed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        pyplot().close(fig)
+
+
+def plot_profile(profile: HeadProfile, path: str | Path, top_k: int) -> None:
+    """A layer × head heatmap of the profile's mean expected RC; the ``top_k`` heads are boxed."""
+    plt = pyplot()
+    values = torch.tensor(profile.head_rc)
+    layers, heads = values.shape
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * heads + 2.2), max(4.0, 0.22 * layers + 1.5)), dpi=90)
+    image = ax.imshow(values.numpy(), aspect="auto", cmap="viridis", origin="lower")
+    for layer, head in select_heads(values, min(top_k, values.numel())):
+        ax.add_patch(plt.Rectangle((head - 0.5, layer - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.2))
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_xticks(range(heads))
+    ax.set_title(
+        f"{profile.model}: mean E[RC] ({profile.estimator}) over {profile.examples} examples\n"
+        f"red boxes: the top {top_k} heads",
+        fontsize=9,
+    )
+    fig.colorbar(image, ax=ax, label="mean expected RC (logit units)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_contextualization(
+    head: tuple[int, int],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rc: float,
+    estimator: str,
+    path: str | Path,
+    title: str = "",
+) -> None:
+    """Histograms of one head's X (cross) and Y (self) logits, as :func:`head_samples` gives them."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=90)
+    low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    bins = torch.linspace(low, high, 61).numpy()
+    ax.hist(x.numpy(), bins=bins, density=True, alpha=0.55, label=f"X: response → context ({len(x)} logits)")
+    ax.hist(y.numpy(), bins=bins, density=True, alpha=0.55, label=f"Y: response → response ({len(y)} logits)")
+    ax.axvline(float(y.min()), color="C1", ls=":", lw=1, label="min Y")
+    ax.set_xlabel("pre-softmax attention logit")
+    ax.set_ylabel("density")
+    layer, index = head
+    ax.set_title(f"{title}layer {layer} head {index}: E[RC] = {rc:.2f} ({estimator})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = "none") -> None:
+    """Score vs. compression ratio, one line per press, 95% intervals as bars."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
+    for press in dict.fromkeys(r["press"] for r in rows):
+        if press == full_cache:
+            full = next(r for r in rows if r["press"] == full_cache)
+            ax.axhline(full["accuracy"], color="black", linestyle="--", linewidth=1, label="full cache")
+            continue
+        mine = sorted((r for r in rows if r["press"] == press), key=lambda r: r["compression_ratio"])
+        x = [r["compression_ratio"] for r in mine]
+        y = [r["accuracy"] for r in mine]
+        err = [[r["accuracy"] - r["ci95"][0] for r in mine], [r["ci95"][1] - r["accuracy"] for r in mine]]
+        bold = press.startswith("rcstat")
+        ax.errorbar(
+            x,
+            y,
+            yerr=err,
+            marker="o",
+            capsize=3,
+            linewidth=2.5 if bold else 1.2,
+            label=press,
+            zorder=3 if bold else 2,
+        )
+    ax.set_xlabel("compression ratio (share of the cache evicted)")
+    ax.set_ylabel("score")
+    ax.set_title(title, fontsize=9, wrap=True)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save(fig, path)

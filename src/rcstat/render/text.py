@@ -1,0 +1,115 @@
+"""Plain-text views of results, for a terminal: each takes a result's JSON form (a dict) and returns text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+MIB = 2**20
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most ``width`` characters, cut at a word boundary."""
+    text = " ".join(text.split())  # one line, whatever the source's own line breaks
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
+
+
+def compression_text(record: dict) -> str:
+    """A compression (``CompressionReport.to_dict()``): answer, press, ratio, bytes, times, per layer."""
+    full, held = record["kv_bytes_full"], record["kv_bytes_held"]
+    masked = (
+        " (per-head budgets are masked, not freed)" if held == full and record["realised_ratio"] > 0 else ""
+    )
+    per_layer = " ".join(f"{r:.2f}" for r in record["realised_ratio_per_layer"])
+    return "\n".join(
+        [
+            f"answer: {record['answer']}",
+            f"press: {record['press']}   cache: {record['cache']}",
+            f"context: {record['context_tokens']} tokens; realised ratio {record['realised_ratio']:.3f}; "
+            f"KV bytes {full / MIB:.1f} MiB full, {held / MIB:.1f} MiB held{masked}",
+            "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in record["seconds"].items()),
+            f"realised ratio per layer: {per_layer}",
+        ]
+    )
+
+
+def demo_text(record: dict) -> str:
+    """The demo (``DemoResult.to_dict()``)."""
+    lines = [
+        f"model: {record['model']}",
+        f"scoring: {record['scoring']}",
+        f"question: {record['question']}",
+        f"answer: {record['answer']}",
+        f"({record['prompt_tokens']} prompt tokens, {record['answer_tokens']} answer tokens, "
+        "one forward pass)",
+        "",
+        f"passages scored by E[RC] over the top {len(record['top_heads'])} heads:",
+    ]
+    best = max(p["score"] for p in record["passages"])
+    for p in record["passages"]:
+        mark = "→" if p["score"] == best else " "
+        lines.append(f" {mark} [{p['index']}] {p['score']:7.3f}  {clip(p['text'], 70)}")
+    lines += ["", "top heads by E[RC] of the whole context against the answer:"]
+    lines += [
+        f"   layer {h['layer']:2d} head {h['head']}: {h['expected_rc']:.3f}" for h in record["top_heads"][:5]
+    ]
+    lines += ["", "the five estimators for the top head and the best passage (always in this order):"]
+    lines.append(
+        "   " + "  ≤  ".join(f"{k} {v:.3f}" for k, v in record["bounds_top_head_best_passage"].items())
+    )
+    if "compression" in record:
+        lines += ["", "compressing the same passages by half (rcstat press), then answering:"]
+        lines.append(compression_text(record["compression"]))
+    return "\n".join(lines)
+
+
+def attribution_text(record: dict, granularity: str) -> str:
+    """One attributed span (``SpanAttribution.to_dict()`` plus ``response``): sources, best first."""
+    lines = [f"response: {record['response']}", f"target: {record['target']['text']!r}", ""]
+    lines += [f"{'score':>8}  source ({granularity})"]
+    lines += [f"{s['score']:8.3f}  [{s['index']}] {clip(s['text'], 90)}" for s in record["sources"]]
+    return "\n".join(lines)
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def kv_table(result: dict) -> str:
+    """A KV benchmark run (its record with ``results``): one markdown row per press × ratio."""
+    rows: Sequence[dict] = result["results"]
+    aware = "query-aware" if result["query_aware"] else "query-agnostic"
+    lines = [
+        f"model {result['model']}, data {result['data']}, {aware}",
+        "| press | ratio | score | 95% CI | agrees with full cache | n | seen | compression s |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        low, high = r["ci95"]
+        lines.append(
+            f"| {r['press']} | {r['compression_ratio']:.2f} | {r['accuracy']:.3f} | "
+            f"[{low:.3f}, {high:.3f}] | "
+            f"{_num(r['agreement_with_full_cache'])} | {r['n']} | {1 - r['realised_ratio']:.3f} | "
+            f"{r['compression_seconds_mean']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def attribution_bench_table(result: dict) -> str:
+    """An attribution benchmark run (its record with ``results``): one markdown row per method."""
+    lines = [
+        f"model {result['model']}, {result['dataset']} {result['data']}: {result['examples']} examples, "
+        f"top-{result['top_k']} heads",
+        "| method | top-1 accuracy | 95% CI | n | log-prob drop @1 | @3 | s / example |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in result["results"]:
+        low, high = r["ci95"]
+        drops = [_num(r["logprob_drop@1"], ".2f"), _num(r["logprob_drop@3"], ".2f")]
+        lines.append(
+            f"| {r['method']} | {r['accuracy']:.3f} | [{low:.3f}, {high:.3f}] | {r['n']} | {drops[0]} | "
+            f"{drops[1]} | {r['seconds_per_example']:.2f} |"
+        )
+    return "\n".join(lines)
