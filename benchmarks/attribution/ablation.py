@@ -77,7 +77,7 @@ def variants(estimators: tuple[str, ...] = ESTIMATORS) -> list[tuple]:
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    examples = load_examples(args.dataset, args.data)
+    examples = load_examples(args.dataset, args.data).examples
     half = (len(examples) + 1) // 2
     chosen = examples[:half] if args.split == "first" else examples[half:]
     chosen = examples[args.skip :] if args.skip is not None else chosen

@@ -1,13 +1,13 @@
-"""Cost of RC scoring on top of a plain prefill (issue: foundation; SPEC §1–3).
+"""Cost of RC scoring on top of a plain prefill (docs/method.md §1–3).
 
 For prompts of 1k, 2k and 4k tokens on the embedded default model, with a 64-token query
-window at the end of the prompt (the KV-compression setting of SPEC §3):
+window at the end of the prompt (the KV-compression setting of docs/method.md §3):
 
 * ``prefill``            — the model's own forward (sdpa), nothing else;
 * ``prefill+logits``     — the same forward with the logit engine streaming, per layer, the
   window's logits against every key (``LogitCapture(on_layer=…)``);
 * ``prefill+<estimator>`` — the same, and per layer every key's expected RC against the
-  window's self-contextualization, for all heads (SPEC §3 steps 1–3).
+  window's self-contextualization, for all heads (docs/method.md §3, steps 1–3).
 
 Time: one process per length runs the configurations interleaved, ``--repeats`` times after a
 warm-up, and reports medians and the median of per-repeat ratios to the plain prefill, and the

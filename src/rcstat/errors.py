@@ -14,3 +14,15 @@ class RCStatError(Exception):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class RCStatWarning(UserWarning):
+    """Something rcstat did differently from what was asked (clamped, skipped, the first of several);
+    the CLI prints it as one line on stderr."""
+
+
+def warn(message: str) -> None:
+    """Issue an :class:`RCStatWarning` (a library user can filter or record it with ``warnings``)."""
+    import warnings
+
+    warnings.warn(message, RCStatWarning, stacklevel=2)

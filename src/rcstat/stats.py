@@ -1,4 +1,4 @@
-"""The statistics of RCStat (SPEC §2): samples of X and Y, and estimators of E[Z].
+"""The statistics of RCStat (docs/method.md §2): samples of X and Y, and estimators of E[Z].
 
 Everything here is pure tensor math on logits; nothing knows about models.
 
@@ -38,7 +38,7 @@ ESTIMATORS: tuple[str, ...] = choices(Estimator)  # in the order of the bounds
 
 
 # --------------------------------------------------------------------------------------------
-# Samples (SPEC §2)
+# Samples (docs/method.md §2)
 # --------------------------------------------------------------------------------------------
 
 
@@ -65,7 +65,7 @@ def cross_samples(
     queries: Sequence[int] | torch.Tensor,
     keys: Sequence[int] | torch.Tensor,
 ) -> torch.Tensor:
-    """Samples of the cross-contextualization ``X_s(p1, g')`` (SPEC §2).
+    """Samples of the cross-contextualization ``X_s(p1, g')`` (docs/method.md §2).
 
     ``logits`` has shape ``(..., r, c)``: rows are the absolute query positions
     ``query_positions``, columns the absolute key positions ``key_positions``. Returns
@@ -83,7 +83,7 @@ def self_samples(
     queries: Sequence[int] | torch.Tensor,
     keys: Sequence[int] | torch.Tensor,
 ) -> torch.Tensor:
-    """Samples of the self-contextualization ``Y_s(g1, g')`` (SPEC §2).
+    """Samples of the self-contextualization ``Y_s(g1, g')`` (docs/method.md §2).
 
     Like :func:`cross_samples` but over causal pairs only: key ``i`` in ``keys`` (g1), query ``j``
     in ``queries`` (g'), ``i ≤ j``, the diagonal included. Raises if no pair is causal.
@@ -113,7 +113,7 @@ def _rows_of(
 
 
 # --------------------------------------------------------------------------------------------
-# Estimators of E[Z] = E[max(X - Y, 0)] (SPEC §2)
+# Estimators of E[Z] = E[max(X - Y, 0)] (docs/method.md §2)
 # --------------------------------------------------------------------------------------------
 
 
@@ -230,20 +230,20 @@ class _SortedY:
 
 
 def jensen(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(mean x − mean y)^+``: a lower bound on E[Z] for every coupling (SPEC §2)."""
+    """``(mean x − mean y)^+``: a lower bound on E[Z] for every coupling (docs/method.md §2)."""
     xf, yf, unfold = _fold(x, y)
     return unfold((xf.mean(-1) - yf.mean(-1, keepdim=True)).clamp_min(0))
 
 
 def min_y(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``mean_a (x_a − min y)^+``: the cheapest upper bound (SPEC §2)."""
+    """``mean_a (x_a − min y)^+``: the cheapest upper bound (docs/method.md §2)."""
     xf, yf, unfold = _fold(x, y)
     floor = yf.amin(-1, keepdim=True).unsqueeze(-1)
     return unfold((xf - floor).clamp_min(0).mean(-1))
 
 
 def independent(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(1/nm) Σ_a Σ_b (x_a − y_b)^+``: E[Z] for independent X and Y (SPEC §2)."""
+    """``(1/nm) Σ_a Σ_b (x_a − y_b)^+``: E[Z] for independent X and Y (docs/method.md §2)."""
     xf, yf, unfold = _fold(x, y)
     ys = _SortedY(yf)
     below = ys.count_below(xf)
@@ -261,7 +261,7 @@ def _quantile_setup(xf: torch.Tensor, yf: torch.Tensor) -> tuple[torch.Tensor, _
 
 
 def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``∫₀¹ (Q_X(u) − Q_Y(u))^+ du``: the comonotone coupling, min over couplings (SPEC §2).
+    """``∫₀¹ (Q_X(u) − Q_Y(u))^+ du``: the comonotone coupling, min over couplings (docs/method.md §2).
 
     Exact on the merged grid of both step functions: on the u-interval ``(i/n, (i+1)/n]`` of
     ``x_(i)`` the integrand is positive exactly for ``u ≤ c/m``, ``c = #{y < x_(i)}``, and
@@ -282,7 +282,7 @@ def lower(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def upper(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``∫₀¹ (Q_X(u) − Q_Y(1−u))^+ du``: the countermonotone coupling, max over couplings.
 
-    The bound from the marginals alone (SPEC §2). On the u-interval of ``x_(i)`` the integrand is
+    The bound from the marginals alone (docs/method.md §2). On the u-interval of ``x_(i)`` the integrand is
     positive exactly for ``u ≥ 1 − c/m``; there ``∫ Q_Y(1 − u) du = G(1 − begin) − G(1 − stop)``.
     """
     xf, yf, unfold = _fold(x, y)
@@ -307,7 +307,7 @@ _IMPLEMENTATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def expected_rc(x: torch.Tensor, y: torch.Tensor, estimator: Estimator = "independent") -> torch.Tensor:
-    """Estimate ``E[Z] = E[max(X − Y, 0)]`` from samples with the named estimator (SPEC §2)."""
+    """Estimate ``E[Z] = E[max(X − Y, 0)]`` from samples with the named estimator (docs/method.md §2)."""
     try:
         fn = _IMPLEMENTATIONS[estimator]
     except KeyError:
@@ -318,7 +318,7 @@ def expected_rc(x: torch.Tensor, y: torch.Tensor, estimator: Estimator = "indepe
 def row_paired_rc(
     x: torch.Tensor, y: torch.Tensor, counts: torch.Tensor, estimator: Estimator = "independent"
 ) -> torch.Tensor:
-    """``E[Z]`` of each single logit ``x`` against the Y sample of its own query row ([ours], SPEC §4).
+    """``E[Z]`` of each logit ``x`` against the Y sample of its own query row ([ours], docs/method.md §4).
 
     ``x`` is ``(*b, T, C)``: the logits of ``T`` query rows to ``C`` keys. ``y`` is ``(*b, T, M)``:
     each row's self-contextualization logits, of which the first ``counts[t]`` (≥ 1) are valid (the

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from rcstat import cli
-from rcstat.cli.common import phases, progress
+from rcstat.cli.progress import phases, progress
 
 QUERY = ["--query", "Who won?"]
 
@@ -65,7 +65,7 @@ def test_output_that_cannot_be_a_file_fails_first(command, tmp_path, capsys) -> 
     context.write_text("Curie won two Nobel Prizes.")
     argv = [command, "--context", str(context), *QUERY, "--model", str(tmp_path / "no-model")]
     line = fail([*argv, "--output", str(tmp_path)], capsys)
-    assert line == f"rcstat: error: {tmp_path}: is a directory; --output takes a file name"
+    assert line == f"rcstat: error: {tmp_path}: is a directory, expected a file name (--output)"
 
 
 @pytest.mark.parametrize(
@@ -73,8 +73,9 @@ def test_output_that_cannot_be_a_file_fails_first(command, tmp_path, capsys) -> 
     [
         (['{"text": "Curie won."}', '{"text": "Rhine"'], ":2: malformed JSON"),
         (['{"text": "a"}', "", "[1, 2]"], ":3: expected a JSON object, got list"),
-        (['{"body": "a"}'], ":1: missing field(s) text"),
-        (['{"text": 3}'], ": every `text` must be a string"),
+        (['{"body": "a"}'], ":1: missing field `text`"),
+        (['{"text": 3}'], ":1: `text`: input should be a valid string, got 3"),
+        (['{"text": "a"}', '{"text": "  "}'], ":2: `text`: must not be empty, got '  '"),
     ],
 )
 def test_malformed_jsonl_names_the_line(lines, message, tmp_path, capsys, monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""The logit engine (SPEC §1) against each model's own eager pre-softmax logits."""
+"""The logit engine (docs/method.md §1) against each model's own eager pre-softmax logits."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_after_pass_needs_the_cache() -> None:
 
 
 def test_engine_inside_a_kvpress_press() -> None:
-    """A kvpress ScorerPress that scores keys by expected RC with the engine, as SPEC §3 will."""
+    """A kvpress ScorerPress that scores keys by expected RC with the engine, as RCStatPress does."""
     from dataclasses import dataclass
 
     from kvpress import ScorerPress

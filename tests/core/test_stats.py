@@ -1,4 +1,4 @@
-"""Estimators of SPEC §2 against brute-force references, and their ordering as a property."""
+"""Estimators of docs/method.md §2 against brute-force references, and their ordering as a property."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from rcstat.attribution.attributor import attribution
 from rcstat.attribution.features import capture
 from rcstat.attribution.profile import select_heads
 from rcstat.attribution.scoring import Scoring
-from rcstat.errors import RCStatError
+from rcstat.errors import RCStatError, RCStatWarning
 from rcstat.evaluation.attribution.data import load_examples, strip_annotations
 from tests.core.test_attribution import CONTEXT, RESPONSE, tiny_task
 from tests.helpers import tiny_model, write_jsonl
@@ -38,14 +38,17 @@ def test_verigran_rows_of_one_response_share_an_example(tmp_path) -> None:
     ]
     path = tmp_path / "vg.jsonl"
     write_jsonl(path, rows)
-    (example,) = load_examples("verigran", path)
+    (example,) = load_examples("verigran", path).examples
     assert example.response == "Water boils at 100 C at sea level. It freezes at 0 C."
     assert [(example.response[t.start : t.end], set(t.gold)) for t in example.targets] == [
         ("Water boils at 100 C at sea level.", {1}),
         ("It freezes at 0 C.", {0}),
     ]
     write_jsonl(path, [{**rows[0], "chunk": "not there"}])
-    with pytest.raises(RCStatError, match="record 1: its `chunk` is not in the plain summary"):
+    with pytest.raises(RCStatError, match=r"vg\.jsonl:1: its `chunk` is not in the plain summary"):
+        load_examples("verigran", path, strict=True)
+    warned = pytest.warns(RCStatWarning, match="record 1 skipped: its `chunk` is not")
+    with warned, pytest.raises(RCStatError, match=r"no attributable example in verigran format \(1 records"):
         load_examples("verigran", path)
 
 
@@ -55,14 +58,15 @@ def test_quotesum_sources_are_renumbered_without_empty_ones(tmp_path) -> None:
     row |= {"source1": "Bob text", "source3": "Ada text"}
     path = tmp_path / "qs.jsonl"
     write_jsonl(path, [row])
-    (example,) = load_examples("quotesum", path)
+    (example,) = load_examples("quotesum", path).examples
     assert example.chunks == ("(Title: T1) Bob text", "(Title: T3) Ada text")
     assert [(example.response[t.start : t.end], set(t.gold)) for t in example.targets] == [
         ("Ada", {1}),
         ("Bob", {0}),
     ]
     write_jsonl(path, [{**row, "summary": "no annotation"}])
-    with pytest.raises(RCStatError, match="no attributable example in quotesum format"):
+    warned = pytest.warns(RCStatWarning, match="no annotated span of its summary names a non-empty source")
+    with warned, pytest.raises(RCStatError, match="no attributable example in quotesum format"):
         load_examples("quotesum", path)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rcstat import cli
-from rcstat.errors import RCStatError
+from rcstat.errors import RCStatError, RCStatWarning
 from rcstat.evaluation.intervals import wilson
 from rcstat.evaluation.kv.samples import load_samples
 from rcstat.presses import parse_presses
@@ -49,10 +49,13 @@ def test_press_names_and_samples(tmp_path) -> None:
         '{"context": "c", "question": "q", "answers": []}',
     )
     path.write_text(f"{good}\n{bad}\n")
-    with pytest.raises(RCStatError, match="record 2: `answers` must be a non-empty list"):
-        load_samples(path)
+    with pytest.raises(RCStatError, match=r"d.jsonl:2: `answers`: value should have at least 1 item"):
+        load_samples(path, strict=True)
+    with pytest.warns(RCStatWarning, match="record 2 skipped"):
+        samples, skipped = load_samples(path)
+    assert len(samples) == 1 and [(s.record, s.reason[:10]) for s in skipped] == [(2, "`answers`:")]
     path.write_text('{"context": "c", "question": "q", "answers": "a"}\n')
-    assert load_samples(path)[0].answers == ("a",)
+    assert load_samples(path)[0][0].answers == ("a",)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,7 @@ def test_optional_fields_of_the_data_format(tmp_path) -> None:
     path = tmp_path / "d.jsonl"
     row = {"context": "c", "question": "q", "answers": ["a", "b"], "match": "all", "answer_prefix": "A:"}
     path.write_text(json.dumps({**row, "max_new_tokens": 5, "task": "mine"}) + "\n")
-    sample = load_samples(path)[0]
+    sample = load_samples(path)[0][0]
     assert (sample.match, sample.answer_prefix, sample.max_new_tokens, sample.task) == (
         "all",
         "A:",
@@ -174,8 +177,8 @@ def test_optional_fields_of_the_data_format(tmp_path) -> None:
         "mine",
     )
     path.write_text(json.dumps({**row, "match": "most"}) + "\n")
-    with pytest.raises(RCStatError, match="`match` must be 'any' or 'all'"):
-        load_samples(path)
+    with pytest.raises(RCStatError, match="`match`: input should be 'any' or 'all'"):
+        load_samples(path, strict=True)
 
 
 LETTERS = "abcdefghij"

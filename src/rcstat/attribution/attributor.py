@@ -20,10 +20,11 @@ import torch
 
 from rcstat.attribution.features import Features, Task, build_task, capture
 from rcstat.attribution.pooling import source_scores
-from rcstat.attribution.profile import Example, HeadProfile, calibrate, select_heads
+from rcstat.attribution.profile import Example, HeadProfile, calibrate, check_top_k, select_heads
 from rcstat.attribution.scoring import Head, Scoring
 from rcstat.attribution.sources import GRANULARITIES, Granularity, Source, split_context
-from rcstat.errors import RCStatError
+from rcstat.errors import RCStatError, warn
+from rcstat.models.loading import model_name
 from rcstat.options import check_choice
 
 MAX_NEW_TOKENS = 128  # a generated response's length cap
@@ -87,10 +88,14 @@ class Attribution:
         return self.task.context
 
     def find(self, text: str) -> tuple[int, int]:
-        """The character span of the first occurrence of ``text`` in the response."""
+        """The character span of the first occurrence of ``text`` in the response (a warning when
+        there are several)."""
         at = self.response.find(text)
         if not text or at < 0:
-            raise RCStatError(f"{text!r} is not in the response")
+            raise RCStatError(f"{text!r} is not in the response", option="span_text")
+        count = self.response.count(text)
+        if count > 1:
+            warn(f"{text!r} occurs {count} times in the response; the first is attributed")
         return at, at + len(text)
 
     def rows(self, start: int | None = None, end: int | None = None) -> torch.Tensor:
@@ -136,6 +141,10 @@ class Attributor:
         self.scoring = scoring or Scoring()
         self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
         self.profile = HeadProfile.load(profile) if isinstance(profile, str | Path) else profile
+        if model is not None:
+            check_top_k(model, self.scoring.top_k)
+            if self.profile is not None:
+                self.profile.check(model, model_name(model))
 
     @property
     def estimator(self) -> str:
@@ -162,11 +171,11 @@ class Attributor:
     def calibrate(
         self,
         examples: Sequence[Example],
-        model_name: str | None = None,
+        name: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> HeadProfile:
         """A head profile of this model over ``examples``, ranked with this attributor's estimator."""
-        name = model_name or getattr(self.model.config, "name_or_path", "") or type(self.model).__name__
+        name = name or model_name(self.model)
         return calibrate(self.model, self.tokenizer, examples, name, self.estimator, progress)
 
     def attribute(self, context: str | list[str], query: str, response: str | None = None) -> Attribution:

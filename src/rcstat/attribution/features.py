@@ -74,6 +74,8 @@ def build_task(
     max_new_tokens: int = 128,
 ) -> Task:
     """Lay out the sequence; generate the response greedily when not given (teacher-forced if given)."""
+    if not query.strip():
+        raise RCStatError("the query is empty", option="query")
     text, chunks = format_context(context)
     prompt, at = _prompt(tokenizer, text, query)
     enc = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)

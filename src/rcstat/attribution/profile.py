@@ -17,8 +17,9 @@ import torch
 from rcstat.attribution.features import build_task, capture
 from rcstat.attribution.pooling import contextualization
 from rcstat.attribution.scoring import Head
-from rcstat.errors import RCStatError
-from rcstat.io import read_text, write_atomic
+from rcstat.errors import RCStatError, warn
+from rcstat.io import read_text, schema_reason, write_atomic
+from rcstat.options import Estimator, check_choice
 
 
 class Example(Protocol):
@@ -46,12 +47,48 @@ class HeadProfile:
 
     @classmethod
     def load(cls, path: str | Path) -> HeadProfile:
+        """A saved profile, checked: its fields' types, finite values, a full layers × heads table."""
+        from pydantic import ValidationError
+
+        from rcstat.schemas import Profile
+
         text = read_text(path)  # missing, empty, binary, non-UTF-8: one clear error
         try:
-            data = json.loads(text)
-            return cls(**{k: data[k] for k in ("model", "estimator", "head_rc", "examples")})
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise RCStatError(f"{path}: not a head profile ({err})") from None
+            data = Profile.model_validate(json.loads(text))
+        except json.JSONDecodeError as err:
+            raise RCStatError(f"{path}: not a head profile (malformed JSON: {err.msg})") from None
+        except ValidationError as err:
+            raise RCStatError(f"{path}: not a head profile ({schema_reason(err)})") from None
+        rows = {len(row) for row in data.head_rc}
+        if not data.head_rc or len(rows) != 1 or 0 in rows:
+            raise RCStatError(f"{path}: not a head profile (`head_rc` must be a full layers × heads table)")
+        check_choice("estimator", data.estimator, Estimator)
+        if data.examples < 1:
+            raise RCStatError(f"{path}: not a head profile (`examples` must be at least 1)")
+        return cls(
+            data.model, data.estimator, [[float(v) for v in row] for row in data.head_rc], data.examples
+        )
+
+    def check(self, model, name: str) -> None:
+        """Refuse to rank the heads of another model: its name and its layers × heads must match."""
+        shape = (model.config.num_hidden_layers, model.config.num_attention_heads)
+        mine = (len(self.head_rc), len(self.head_rc[0]))
+        if mine != shape:
+            raise RCStatError(
+                f"the head profile is {mine[0]} layers × {mine[1]} heads; {name} has {shape[0]} × {shape[1]}",
+                option="profile",
+            )
+        if self.model != name:
+            raise RCStatError(
+                f"the head profile was calibrated on {self.model}, not {name}", option="profile"
+            )
+
+
+def check_top_k(model, top_k: int) -> None:
+    """Warn when more heads are asked for than the model has (all of them are then used)."""
+    heads = model.config.num_hidden_layers * model.config.num_attention_heads
+    if top_k > heads:
+        warn(f"top_k is {top_k} but the model has {heads} heads: all of them are used")
 
 
 def select_heads(head_rc: torch.Tensor, k: int, least: bool = False) -> list[Head]:

@@ -9,6 +9,7 @@ ends with ``rcstat: interrupted`` and exit code 130. Building the parser imports
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rcstat.cli.common import Parser
@@ -47,19 +48,22 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = None
     try:
-        from rcstat.cli.common import describe, flags
-        from rcstat.errors import RCStatError
+        from rcstat.cli.common import describe, flags, show_warning
+        from rcstat.errors import RCStatError, RCStatWarning
 
         parser = build_parser()
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        try:
-            return args.func(args)
-        except RCStatError as err:
-            if args.debug:
-                raise
-            print(f"rcstat: error: {describe(err, flags(parser))}", file=sys.stderr)
-            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", RCStatWarning)
+            warnings.showwarning = show_warning
+            try:
+                return args.func(args)
+            except RCStatError as err:
+                if args.debug:
+                    raise
+                print(f"rcstat: error: {describe(err, flags(parser))}", file=sys.stderr)
+                return 2
     except KeyboardInterrupt:
         if args is not None and args.debug:
             raise

@@ -5,18 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import (
-    POSITIVE,
-    add_model,
-    add_scoring,
-    check_output,
-    command,
-    emit,
-    int_pair,
-    load,
-    phases,
-    scoring,
-)
+from rcstat.cli.common import check_output, command, emit
+from rcstat.cli.options import POSITIVE, add_model, add_scoring, int_pair, scoring
+from rcstat.cli.progress import load, phases
 from rcstat.options import Granularity, choices
 
 
@@ -58,15 +49,14 @@ def register(sub) -> None:
 
 
 def read_context(args: argparse.Namespace) -> str | list[str]:
-    """The context: a text file, or the chunks of a JSONL file of ``{"text": …}`` rows."""
-    from rcstat.errors import RCStatError
-    from rcstat.io import read_jsonl, read_text, source_name
+    """The context: a text file, or the chunks of a JSONL file of ``{"text": …}`` rows (each checked)."""
+    from rcstat.io import read_records, read_text
+    from rcstat.schemas import Chunk
 
     if args.sources:
-        chunks = [row["text"] for row in read_jsonl(args.sources, required=("text",))]
-        if not all(isinstance(c, str) for c in chunks):
-            raise RCStatError(f"{source_name(args.sources)}: every `text` must be a string")
-        return chunks
+        records = read_records(args.sources, Chunk)
+        records.done()
+        return [row.text for _, row in records.rows]
     return read_text(args.context)
 
 

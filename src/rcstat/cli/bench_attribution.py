@@ -5,16 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import (
-    NON_NEGATIVE,
-    POSITIVE,
-    add_model,
-    add_scoring,
-    check_output,
-    command,
-    load,
-    names,
-)
+from rcstat.cli.common import check_output, command
+from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, names
+from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.evaluation.attribution.methods import METHODS
 from rcstat.evaluation.attribution.run import AttributionBench
@@ -58,6 +51,7 @@ def register(sub) -> None:
     )
     at.add_argument("--skip", type=NON_NEGATIVE, default=DEFAULT.skip, help="leave out the first N examples")
     at.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
+    at.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
     add_model(at)
     at.add_argument("--output", help="write results and per-span records to this JSON file")
     at.add_argument("--format", choices=("table", "json"), default="table")
@@ -67,7 +61,9 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rcstat.cli.common import progress, say, scoring
+    from rcstat.cli.common import say
+    from rcstat.cli.options import scoring
+    from rcstat.cli.progress import progress
     from rcstat.evaluation.attribution.run import run as run_bench
     from rcstat.io import write_atomic
     from rcstat.render.text import attribution_bench_table
@@ -84,11 +80,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         skip=args.skip,
         limit=args.limit,
+        strict=args.strict,
         command=args.argv,
     )
-    examples = bench.read()  # a bad data file fails before the model loads
+    loaded = bench.read()  # a bad data file fails before the model loads
     name, model, tokenizer = load(args.model)
-    result = run_bench(model, tokenizer, name, bench, examples, progress)
+    result = run_bench(model, tokenizer, name, bench, loaded, progress)
     if args.output:
         write_atomic(Path(args.output), (json.dumps(result) + "\n").encode())
         say(f"wrote {args.output}")

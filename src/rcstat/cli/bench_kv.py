@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import POSITIVE, RATIOS, add_model, command, load, names, numbers, progress, say
+from rcstat.cli.common import check_output, command, say
+from rcstat.cli.options import POSITIVE, RATIOS, add_model, names, numbers
+from rcstat.cli.progress import load, progress
 from rcstat.evaluation.kv.run import KVBench
 from rcstat.evaluation.kv.tasks import TASKS
 from rcstat.presses.registry import press_names
@@ -67,6 +69,7 @@ def register(sub) -> None:
         help="cap on answer tokens (tasks set theirs)",
     )
     kv.add_argument("--limit", type=POSITIVE, help="use the first N samples only")
+    kv.add_argument("--strict", action="store_true", help="fail on the first record that does not fit")
     kv.add_argument("--format", choices=("table", "json"), default="table")
     kv.set_defaults(func=run)
 
@@ -78,10 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from rcstat.render.kv_report import write_report
     from rcstat.render.text import kv_table
 
-    if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
-        from rcstat.errors import RCStatError
-
-        raise RCStatError(f"{args.output}: not a directory; --output takes a directory")
+    check_output(args.output, directory=True)
     bench = KVBench(
         presses=args.press,
         ratios=args.compression_ratio,
@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         qa_data=args.qa_data,
         limit=args.limit,
+        strict=args.strict,
         output=args.output,
         command=args.argv,
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import POSITIVE, RATIO, add_model, check_output, command, emit, load, number, phases
+from rcstat.cli.common import check_output, command, emit
+from rcstat.cli.options import POSITIVE, RATIO, add_model, number
+from rcstat.cli.progress import load, phases
 from rcstat.options import CacheKind, choices
 from rcstat.presses.registry import DEFAULT_RATIO, press_names
 

@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rcstat.cli.common import add_model, add_scoring, command, load, say, scoring
+from rcstat.cli.common import check_output, command, say
+from rcstat.cli.options import add_model, add_scoring, scoring
+from rcstat.cli.progress import load
 
 
 def register(sub) -> None:
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from rcstat.render.text import demo_text
 
     how = scoring(args)
+    check_output(args.report, "report", directory=True)
     name, model, tokenizer = load(args.model)
     say("generating an answer, attributing it, then compressing the passages and answering again…")
     result = run_demo(model, tokenizer, name, how)

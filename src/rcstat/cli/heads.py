@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rcstat.cli.common import (
-    NON_NEGATIVE,
-    POSITIVE,
-    add_model,
-    add_scoring,
-    group,
-    int_pair,
-    load,
-    say,
-    scoring,
-)
+from rcstat.cli.common import group, say
+from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, int_pair, scoring
+from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.options import choices
 
@@ -78,15 +70,18 @@ def register(sub) -> None:
 def _data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=choices(Dataset), required=True)
     parser.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
+    parser.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from rcstat.attribution.attributor import Attributor
-    from rcstat.cli.common import check_output, progress
+    from rcstat.cli.common import check_output
+    from rcstat.cli.progress import progress
     from rcstat.evaluation.attribution.data import load_examples
 
     check_output(args.output)
-    examples = load_examples(args.dataset, args.data, args.limit)
+    check_output(args.plot, "plot")
+    examples = load_examples(args.dataset, args.data, args.limit, strict=args.strict).examples
     name, model, tokenizer = load(args.model)
     profile = Attributor(model, tokenizer, scoring=scoring(args)).calibrate(
         examples, name, progress(len(examples), "examples")
@@ -104,8 +99,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     from rcstat.attribution.profile import HeadProfile
+    from rcstat.cli.common import check_output
     from rcstat.render.plots import plot_profile
 
+    check_output(args.output)
     plot_profile(HeadProfile.load(args.profile), args.output, args.top_k)
     say(f"wrote {args.output}")
     return 0
@@ -114,12 +111,14 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_histogram(args: argparse.Namespace) -> int:
     from rcstat.attribution.features import build_task
     from rcstat.attribution.profile import head_samples
+    from rcstat.cli.common import check_output
     from rcstat.errors import RCStatError
     from rcstat.evaluation.attribution.data import load_examples
     from rcstat.render.plots import plot_contextualization, pyplot
 
     pyplot()  # fail before loading anything when matplotlib is missing
-    examples = load_examples(args.dataset, args.data)
+    check_output(args.output)
+    examples = load_examples(args.dataset, args.data, strict=args.strict).examples
     if args.example >= len(examples):
         raise RCStatError(
             f"there are {len(examples)} examples; example {args.example} is not one", option="example"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from rcstat.cli.common import group, phases, say
+from rcstat.cli.common import group, say
+from rcstat.cli.progress import phases
 
 
 def register(sub) -> None:

@@ -67,6 +67,8 @@ def compress_and_answer(
     from transformers import pipeline
 
     check_choice("cache", cache, CacheKind)
+    if not query.strip():
+        raise RCStatError("the query is empty", option="query")
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
     text, question = (context + "\n" + query, "") if query_aware else (context, query)
     inputs = pipe.preprocess(text, [question], answer_prefix="", max_context_length=10**9)

@@ -1,4 +1,4 @@
-"""Greedy answers from many compressed caches of one prefill, decoded together (issue 3).
+"""Greedy answers from many compressed caches of one prefill, decoded together.
 
 The caches that presses leave after one prefill differ only in which entries they kept. They are
 stacked along the batch dimension and decoded in one greedy loop, so the model's weights are read

@@ -1,6 +1,6 @@
-"""A per-head variable-length KV cache, so head-adaptive eviction frees what it claims (issue 6).
+"""A per-head variable-length KV cache, so head-adaptive eviction frees what it claims.
 
-RC keeps a different number of entries per KV head (SPEC §3). kvpress holds such budgets by
+RC keeps a different number of entries per KV head (docs/method.md §3). kvpress holds such budgets by
 *masking*: evicted entries stay in memory. :class:`RaggedCache` holds, per layer, row and KV head,
 only the kept keys and values with their original positions, and grows by appending while
 decoding (in place, with a little room: about 1/16 of a head's entries). Attention over it goes
@@ -296,7 +296,7 @@ def _positions(kept: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class RaggedPress(BasePress):
-    """Run ``press`` at the prefill and let a :class:`RaggedCache` hold only what it kept (issue 6)."""
+    """Run ``press`` at the prefill and let a :class:`RaggedCache` hold only what it kept."""
 
     press: BasePress | None = None
     seconds: float = field(default=0.0, init=False, repr=False)  # spent in the press, last prefill

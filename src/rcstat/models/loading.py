@@ -13,6 +13,15 @@ from rcstat.models.embedded import DEFAULT_MODEL, prepare_default_model
 ALIASES = {DEFAULT_MODEL, "default", "smollm2"}
 
 
+def model_name(model) -> str:
+    """How results and head profiles name a loaded model: the embedded default by its name, any
+    other by the id or path it was loaded from."""
+    from rcstat.models.embedded import default_model_dir
+
+    source = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
+    return DEFAULT_MODEL if Path(source) == default_model_dir() else source
+
+
 def resolve(name_or_path: str | None) -> str:
     """Directory or hub id to hand to ``from_pretrained``; prepares the default model if needed."""
     if name_or_path is None or name_or_path.lower() in ALIASES:

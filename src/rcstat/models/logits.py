@@ -1,4 +1,4 @@
-"""The logit engine (SPEC §1): pre-softmax attention logits for chosen query rows.
+"""The logit engine (docs/method.md §1): pre-softmax attention logits for chosen query rows.
 
 ``f(i, j) = <q_j, k_i> · scaling`` with exactly the tensors the model feeds to its softmax:
 post-RoPE, post q/k-norm where the model has one, times the module's own ``scaling``, without the

@@ -77,6 +77,19 @@ def _num(value: float | None, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def skipped_line(result: dict) -> list[str]:
+    """A line under a table saying which records of the data were left out (none: no line)."""
+    skipped = result.get("skipped") or []
+    recovered = result.get("recovered") or 0
+    lines = []
+    if skipped:
+        records = ", ".join(str(s["record"]) for s in skipped[:10]) + (", …" if len(skipped) > 10 else "")
+        lines.append(f"skipped {len(skipped)} record(s) of the data that could not be used: {records}")
+    if recovered:
+        lines.append(f"recovered {recovered} record(s) by normalising quotes, spaces or Unicode")
+    return lines
+
+
 def kv_table(result: dict) -> str:
     """A KV benchmark run (its record with ``results``): one markdown row per press × ratio."""
     rows: Sequence[dict] = result["results"]
@@ -94,7 +107,7 @@ def kv_table(result: dict) -> str:
             f"{_num(r['agreement_with_full_cache'])} | {r['n']} | {1 - r['realised_ratio']:.3f} | "
             f"{r['compression_seconds_mean']:.3f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + skipped_line(result))
 
 
 def attribution_bench_table(result: dict) -> str:
@@ -112,4 +125,4 @@ def attribution_bench_table(result: dict) -> str:
             f"| {r['method']} | {r['accuracy']:.3f} | [{low:.3f}, {high:.3f}] | {r['n']} | {drops[0]} | "
             f"{drops[1]} | {r['seconds_per_example']:.2f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + skipped_line(result))

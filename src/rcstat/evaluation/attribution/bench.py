@@ -18,13 +18,14 @@ import torch
 
 from rcstat.attribution.attributor import attribution
 from rcstat.attribution.features import Task, build_task, capture
-from rcstat.attribution.profile import HeadProfile, select_heads
+from rcstat.attribution.profile import HeadProfile, check_top_k, select_heads
 from rcstat.attribution.scoring import Scoring
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.attribution.methods import METHODS, check_methods
 from rcstat.evaluation.attribution.scorers import Context, kind, method_scores
 from rcstat.evaluation.intervals import normal, wilson
+from rcstat.models.loading import model_name
 from rcstat.options import check_number
 
 
@@ -65,6 +66,9 @@ def run_attribution_bench(
     needing = [m for m in methods if METHODS[m].needs_profile]
     if needing and profile is None:
         raise RCStatError(f"method {needing[0]} needs a head profile", option="profile")
+    check_top_k(model, top_k)
+    if profile is not None:
+        profile.check(model, model_name(model))
     check_number("ablations", ablations, low=1, integer=True)
     for name in methods:
         if kind(name).require:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rcstat.attribution.scoring import Scoring
-from rcstat.evaluation.attribution.data import Dataset, Example, load_examples
+from rcstat.evaluation.attribution.data import Dataset, Loaded, load_examples
 from rcstat.evaluation.attribution.methods import check_methods
 from rcstat.evaluation.provenance import git_commit
 from rcstat.options import check_choice, check_number
@@ -31,6 +31,7 @@ class AttributionBench:
     seed: int = 0
     skip: int = 0
     limit: int | None = None
+    strict: bool = False
     command: Sequence[str] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -39,9 +40,9 @@ class AttributionBench:
         check_number("faithfulness", self.faithfulness, low=0, integer=True)
         check_number("skip", self.skip, low=0, integer=True)
 
-    def read(self) -> list[Example]:
-        """The examples (before any model loads, so a bad file fails at once)."""
-        return load_examples(self.dataset, self.data, self.limit, self.skip)
+    def read(self) -> Loaded:
+        """The examples (before any model loads, so a bad file fails at once), and what was skipped."""
+        return load_examples(self.dataset, self.data, self.limit, self.skip, self.strict)
 
 
 def run(
@@ -49,7 +50,7 @@ def run(
     tokenizer,
     model_name: str,
     bench: AttributionBench,
-    examples: list[Example],
+    loaded: Loaded,
     progress: Callable[[int, str], Callable[[int, int], None]] | None = None,
 ) -> dict:
     """Run ``bench``: its metadata, one row per method (``results``) and one record per span.
@@ -58,6 +59,7 @@ def run(
     from rcstat.attribution.profile import HeadProfile
     from rcstat.evaluation.attribution.bench import run_attribution_bench, summarise
 
+    examples = loaded.examples
     profile = HeadProfile.load(bench.profile) if bench.profile else None
     records = run_attribution_bench(
         model,
@@ -76,6 +78,7 @@ def run(
         "dataset": bench.dataset,
         "data": str(bench.data),
         "examples": len(examples),
+        **loaded.record(),
         "skip": bench.skip,
         "top_k": bench.scoring.top_k,
         "estimator": bench.scoring.estimator,

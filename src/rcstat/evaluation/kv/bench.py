@@ -167,17 +167,39 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
 
 
 def _resume(log: Path, config: Config, samples: Sequence[Sample]) -> list[dict]:
+    """The records of a log written by the same configuration on the same samples.
+
+    A last line cut short (the write an interruption stopped) is dropped from the file; any other
+    line that is not a record is refused with its number.
+    """
     header = {"config": config.record()}
     if not log.exists():
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(json.dumps(header) + "\n", encoding="utf-8")
         return []
-    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not lines or lines[0] != json.loads(json.dumps(header)):
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    parsed = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) and not line.endswith("\n") and number > 1:
+                log.write_text("".join(lines[:-1]), encoding="utf-8")  # keep only whole records
+                break
+            raise RCStatError(
+                f"{log}:{number}: not a record of this benchmark's log; use another output"
+            ) from None
+    if not parsed or parsed[0] != json.loads(json.dumps(header)):
         raise RCStatError(f"{log} was written by a run with other presses or options; use another output")
-    records = lines[1:]
-    for record in records:
-        if record["index"] >= len(samples) or samples[record["index"]].key != record["key"]:
+    records = parsed[1:]
+    for number, record in enumerate(records, start=2):
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("index"), int)
+            or "results" not in record
+        ):
+            raise RCStatError(f"{log}:{number}: not a record of this benchmark's log; use another output")
+        if record["index"] >= len(samples) or samples[record["index"]].key != record.get("key"):
             raise RCStatError(
                 f"{log}: sample {record['index']} differs from the data now; use another output"
             )

@@ -14,6 +14,7 @@ from rcstat.errors import RCStatError
 from rcstat.evaluation.kv.samples import Sample, load_samples
 from rcstat.evaluation.kv.tasks import check_tasks
 from rcstat.evaluation.provenance import git_commit
+from rcstat.io import Skipped
 from rcstat.options import check_number
 from rcstat.presses.registry import DEFAULT_RATIO, parse_presses
 
@@ -35,6 +36,7 @@ class KVBench:
     seed: int = 0
     qa_data: str | None = None
     limit: int | None = None
+    strict: bool = False
     output: str | None = None
     command: Sequence[str] = field(default=(), compare=False)
 
@@ -51,9 +53,10 @@ class KVBench:
         for length in self.lengths:
             check_number("lengths", length, low=1, integer=True)
 
-    def read(self) -> list[Sample]:
-        """The samples of ``data`` (before any model loads, so a bad file fails at once); [] for tasks."""
-        return load_samples(self.data, limit=self.limit) if self.data else []
+    def read(self) -> tuple[list[Sample], list[Skipped]]:
+        """The samples of ``data`` and the records skipped (before any model loads, so a bad file fails
+        at once); nothing for built-in tasks."""
+        return load_samples(self.data, self.limit, self.strict) if self.data else ([], [])
 
     def describe(self) -> str:
         if self.data:
@@ -80,7 +83,7 @@ def run(
     tokenizer,
     model_name: str,
     bench: KVBench,
-    read: list[Sample],
+    read: tuple[list[Sample], list[Skipped]],
     progress: Callable[[int, str], Callable[[int, int], None]] | None = None,
 ) -> dict:
     """Run ``bench`` and return its record: the metadata and one row per press × ratio (``results``).
@@ -93,7 +96,7 @@ def run(
     from rcstat.evaluation.kv.bench import Config, run_kv_bench
     from rcstat.evaluation.kv.summary import summarise
 
-    samples = bench.samples(tokenizer, read)
+    samples = bench.samples(tokenizer, read[0])
     config = Config.create(bench.presses, bench.ratios, bench.query_aware, bench.max_new_tokens)
     log = Path(bench.output) / "log.jsonl" if bench.output else None
     update = progress(len(samples), "samples") if progress else None
@@ -106,5 +109,6 @@ def run(
         "command": "rcstat " + shlex.join(bench.command),
         "torch_threads": torch.get_num_threads(),
         "options": {k: v for k, v in asdict(bench).items() if k != "command"},
+        "skipped": [{"record": s.record, "reason": s.reason} for s in read[1]],
     }
     return {**meta, "results": summarise(config, records)}

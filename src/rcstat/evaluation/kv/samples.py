@@ -3,7 +3,8 @@
 Data: JSONL with ``context``, ``question``, ``answers`` (acceptable strings) and optionally
 ``match`` (``any``: correct when the answer contains one of them; ``all``: the fraction of them it
 contains, RULER's ``string_match_all``), ``answer_prefix`` (the start of the assistant's reply),
-``max_new_tokens`` and ``task`` (a family name for the per-task breakdown).
+``max_new_tokens`` and ``task`` (a family name for the per-task breakdown). A record that does not
+fit is skipped with a warning and reported (``strict``: it is the error).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from rcstat.errors import RCStatError
-from rcstat.io import read_jsonl
+from pydantic import BeforeValidator, Field, StrictInt, StrictStr
+
+from rcstat.io import Skipped, read_records
+from rcstat.schemas import Schema, Text
 
 Match = Literal["any", "all"]
 
@@ -41,31 +44,37 @@ class Sample:
         return float(any(found)) if self.match == "any" else sum(found) / len(found)
 
 
-def load_samples(path: str | Path, limit: int | None = None) -> list[Sample]:
-    """Samples from generic KV-benchmark JSONL (see the module docstring)."""
-    rows = read_jsonl(path, required=("context", "question", "answers"))
-    samples = []
-    for number, row in enumerate(rows, start=1):
-        answers = row["answers"]
-        if isinstance(answers, str):
-            answers = [answers]
-        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a for a in answers):
-            raise RCStatError(f"{path}: record {number}: `answers` must be a non-empty list of strings")
-        match = row.get("match", "any")
-        if match not in ("any", "all"):
-            raise RCStatError(f"{path}: record {number}: `match` must be 'any' or 'all', got {match!r}")
-        budget = row.get("max_new_tokens")
-        if budget is not None and (not isinstance(budget, int) or budget < 1):
-            raise RCStatError(f"{path}: record {number}: `max_new_tokens` must be a positive integer")
-        samples.append(
-            Sample(
-                str(row["context"]),
-                str(row["question"]),
-                tuple(answers),
-                match,
-                str(row.get("answer_prefix", "")),
-                budget,
-                str(row.get("task", "data")),
-            )
+class KVRecord(Schema):
+    """One line of KV-benchmark JSONL."""
+
+    context: Text
+    question: Text
+    answers: Annotated[
+        list[Text], BeforeValidator(lambda v: [v] if isinstance(v, str) else v), Field(min_length=1)
+    ]
+    match: Match = "any"
+    answer_prefix: StrictStr = ""
+    max_new_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+    task: Text = "data"
+
+
+def load_samples(
+    path: str | Path, limit: int | None = None, strict: bool = False
+) -> tuple[list[Sample], list[Skipped]]:
+    """Samples from KV-benchmark JSONL (see the module docstring), and the records skipped because
+    they do not fit it (``strict``: the first misfit is the error); at least one must fit."""
+    records = read_records(path, KVRecord, strict)
+    records.require(len(records.rows))
+    samples = [
+        Sample(
+            row.context,
+            row.question,
+            tuple(row.answers),
+            row.match,
+            row.answer_prefix,
+            row.max_new_tokens,
+            row.task,
         )
-    return samples[:limit] if limit else samples
+        for _, row in records.rows
+    ]
+    return (samples[:limit] if limit else samples), records.skipped

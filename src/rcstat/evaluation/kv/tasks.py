@@ -20,10 +20,14 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import StrictStr
+
 from rcstat.errors import RCStatError
+from rcstat.evaluation.attribution.data import QuoteSumSources
 from rcstat.evaluation.kv.haystack import paul_graham_essays
 from rcstat.evaluation.kv.samples import Sample
-from rcstat.io import read_jsonl
+from rcstat.io import read_records
+from rcstat.schemas import Text
 
 CWE_INTRO = (
     "Below is a numbered list of words. In these words, some appear more often than others. "
@@ -203,24 +207,32 @@ def _listing(words: Sequence[str]) -> str:
     return "\n".join(f"{i}. {w}" for i, w in enumerate(words, start=1))
 
 
+class QARecord(QuoteSumSources):
+    question: Text
+    covered_short_answers: StrictStr
+
+
 def quotesum_qa_samples(path: str | Path, n: int | None = None) -> list[Sample]:
     """QuoteSum dev questions (one per question) with their sources as context; the short answers
-    cited in the reference summary are the acceptable answers."""
+    cited in the reference summary are the acceptable answers. Records that do not fit are skipped
+    with a warning."""
     samples, seen = [], set()
-    for row in read_jsonl(path, required=("question", "covered_short_answers")):
-        answers = tuple(a.strip() for a in re.findall(r"\[\s*\d+\s+(.*?)\s*\]", row["covered_short_answers"]))
-        if row["question"] in seen or not answers:
+    records = read_records(path, QARecord, strict=False)
+    records.done()
+    for _, row in records.rows:
+        answers = tuple(a.strip() for a in re.findall(r"\[\s*\d+\s+(.*?)\s*\]", row.covered_short_answers))
+        if row.question in seen or not answers:
             continue
-        seen.add(row["question"])
+        seen.add(row.question)
         sources = [
-            f"Document [{i}] (Title: {row.get(f'title{i}', '')}) {row[f'source{i}']}"
+            f"Document [{i}] (Title: {getattr(row, f'title{i}')}) {getattr(row, f'source{i}')}"
             for i in range(1, 9)
-            if row.get(f"source{i}")
+            if getattr(row, f"source{i}")
         ]
         samples.append(
             Sample(
                 context="\n\n".join(sources),
-                question=f"{row['question']} Answer briefly.",
+                question=f"{row.question} Answer briefly.",
                 answers=answers,
                 max_new_tokens=24,
                 task="qa",
@@ -273,7 +285,8 @@ def builtin_samples(
             found = quotesum_qa_samples(qa_data, per_task)
             if len(found) < per_task:
                 raise RCStatError(
-                    f"{qa_data} holds {len(found)} usable questions; --per-task asks for {per_task}"
+                    f"{qa_data} holds {len(found)} usable questions; {per_task} per task were asked for",
+                    option="per_task",
                 )
             samples += found
             continue

@@ -1,0 +1,119 @@
+"""Option types with their domains, checked at parse time and shared by every command, and the
+flags of attribution's :class:`~rcstat.attribution.Scoring`. Imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+MODEL_HELP = "model id or local path (default: the embedded SmolLM2-135M-Instruct)"
+
+
+def number(kind: type = float, low: float | None = None, high: float | None = None, high_open: bool = False):
+    """An argparse type: a finite ``kind`` in ``[low, high]`` (``high`` excluded if ``high_open``)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {_domain(kind, low, high, high_open)}, got {text!r}"
+            ) from None
+        too_low = low is not None and value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"expected {_domain(kind, low, high, high_open)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _domain(kind: type, low: float | None, high: float | None, high_open: bool) -> str:
+    what = "an integer" if kind is int else "a number"
+    if low == 1 and high is None and kind is int:
+        return "a positive integer"
+    if low is None and high is None:
+        return f"{what} (finite)"
+    right = ")" if high_open else "]"
+    return f"{what} in [{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}{right}"
+
+
+def numbers(kind: type = float, low: float | None = None, high: float | None = None, high_open: bool = False):
+    """An argparse type: a non-empty comma-separated list, each item as :func:`number` checks it."""
+    one = number(kind, low, high, high_open)
+
+    def parse(text: str) -> tuple:
+        items = [v.strip() for v in text.split(",")]
+        if not items or any(not v for v in items):
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        return tuple(one(v) for v in items)
+
+    return parse
+
+
+POSITIVE = number(int, low=1)
+NON_NEGATIVE = number(int, low=0)
+RATIO = number(float, low=0, high=1, high_open=True)
+RATIOS = numbers(float, low=0, high=1, high_open=True)
+
+
+def names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (blank entries dropped); checked against a registry later."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def int_pair(form: str) -> Callable[[str], tuple[int, int]]:
+    def parse(text: str) -> tuple[int, int]:
+        try:
+            first, second = (int(p) for p in text.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {form}, got {text!r}") from None
+        if first < 0 or second < 0:
+            raise argparse.ArgumentTypeError(f"expected {form} of non-negative integers, got {text!r}")
+        return first, second
+
+    return parse
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help=MODEL_HELP)
+
+
+def add_scoring(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Flags for the fields of :class:`rcstat.attribution.Scoring`, defaulting to its defaults
+    (``only``: just these fields)."""
+    from rcstat.attribution.scoring import Scoring
+    from rcstat.options import Estimator, Normalisation, Pool, YRows, choices
+
+    default = Scoring()
+    spec = {
+        "estimator": dict(
+            choices=choices(Estimator), help="E[Z] estimator (ranks the heads, scores the sources)"
+        ),
+        "top_k": dict(type=POSITIVE, help="heads used"),
+        "y": dict(
+            choices=choices(YRows),
+            help="Y: the span's causal response logits (span), every response row's (response), "
+            "or each query row's own (row)",
+        ),
+        "pool": dict(
+            choices=choices(Pool),
+            help="a source's score per head: E[RC] of its whole sample, mean/sum/max of its tokens' E[RC], "
+            "or per span query the E[RC] of its best token, averaged over queries (query-max)",
+        ),
+        "normalise": dict(
+            choices=choices(Normalisation), help="per head across sources, before averaging over heads"
+        ),
+    }
+    for field, options in spec.items():
+        if only is None or field in only:
+            parser.add_argument("--" + field.replace("_", "-"), default=getattr(default, field), **options)
+
+
+def scoring(args: argparse.Namespace):
+    """The :class:`Scoring` the flags of :func:`add_scoring` describe."""
+    from rcstat.attribution.scoring import Scoring
+
+    fields = ("estimator", "top_k", "y", "pool", "normalise")
+    return Scoring(**{f: getattr(args, f) for f in fields if hasattr(args, f)})

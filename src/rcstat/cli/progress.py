@@ -1,0 +1,80 @@
+"""Progress on stderr (a bar on a terminal, plain lines in a log) and loading the model with a word."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rcstat.cli.common import say
+
+
+def progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int], None]:
+    """A progress bar on stderr when it is a terminal; otherwise a plain ``done/total`` line at
+    most every ``every`` seconds and at the end (so that a long run in a log shows it is alive)."""
+    if not sys.stderr.isatty():
+        started = last = time.perf_counter()
+
+        def line(done: int, _total: int) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if done == total or now - last >= every:
+                last = now
+                say(f"{done}/{total} {unit} ({now - started:.0f} s)")
+
+        return line
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=unit, file=sys.stderr)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+@contextmanager
+def phases(total: int) -> Iterator[Callable[[str], None]]:
+    """Named phases of one long command: ``phase(name)`` starts the next one.
+
+    On a terminal, a bar on stderr counts them and shows the current one; otherwise each phase
+    is one plain line on stderr (no bar, no carriage returns).
+    """
+    if not sys.stderr.isatty():
+        yield lambda name: say(f"{name}…")
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, file=sys.stderr, bar_format="{desc}: {bar:20} {n_fmt}/{total_fmt} [{elapsed}]")
+    started = False
+
+    def phase(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update(1)
+        started = True
+        bar.set_description_str(name)
+
+    try:
+        yield phase
+        bar.update(total - bar.n)
+    finally:
+        bar.close()
+
+
+def load(
+    model: str | None, phase: Callable[[str], None] = lambda name: say(f"{name}…")
+) -> tuple[str, Any, Any]:
+    """``(name, model, tokenizer)`` of ``--model`` (the embedded default when absent), saying so."""
+    from rcstat.models.embedded import DEFAULT_MODEL, is_prepared
+    from rcstat.models.loading import load_model, model_name
+
+    if model is None and not is_prepared():
+        say("first run: converting the embedded default model once (about 30 s)…")
+    phase(f"loading {model or DEFAULT_MODEL}")
+    loaded, tokenizer = load_model(model)
+    return model_name(loaded), loaded, tokenizer
