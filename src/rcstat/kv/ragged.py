@@ -296,7 +296,12 @@ def _positions(kept: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class RaggedPress(BasePress):
-    """Run ``press`` at the prefill and let a :class:`RaggedCache` hold only what it kept."""
+    """Run ``press`` at the prefill and let a :class:`RaggedCache` hold only what it kept.
+
+    Each layer turns ragged as soon as the press has decided its evictions; a press that decides
+    after the last layer (``press.pending`` while it waits, as :class:`CrossLayerPress` does) leaves
+    the layers dense until then.
+    """
 
     press: BasePress | None = None
     seconds: float = field(default=0.0, init=False, repr=False)  # spent in the press, last prefill
@@ -304,10 +309,12 @@ class RaggedPress(BasePress):
     def __post_init__(self) -> None:
         if self.press is None:
             raise RCStatError("RaggedPress needs a press to wrap, e.g. RaggedPress(RCStatPress(0.5))")
+        self._waiting: list[tuple[nn.Module, RaggedLayer, torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def post_init_from_model(self, model: nn.Module) -> None:
         self.press.post_init_from_model(model)
         self.seconds = 0.0
+        self._waiting.clear()
 
     def forward_hook(self, module: nn.Module, input: list, kwargs: dict, output: list):
         hidden_states, cache = kwargs["hidden_states"], kwargs["past_key_values"]
@@ -320,20 +327,36 @@ class RaggedPress(BasePress):
         keys, values = layer.keys, layer.values
         module.masked_key_indices = None
         kept_keys, kept_values = self.press.compress(module, hidden_states, keys, values, output[1], kwargs)
-        masked = getattr(module, "masked_key_indices", None)
-        module.masked_key_indices = None
-        b, h, n, _ = kept_keys.shape
-        keep = torch.ones(b, h, n, dtype=torch.bool, device=keys.device)
-        if masked is not None:
-            keep[masked] = False
-        if n == keys.shape[-2]:
-            positions = torch.arange(n, device=keys.device).expand(b, h, n)
-        else:  # a press that gathered its kept entries: find where they came from
-            positions, order = _positions(kept_keys, keys).sort(-1)
-            kept_keys, kept_values = (
-                t.gather(2, order[..., None].expand_as(t)) for t in (kept_keys, kept_values)
-            )
-            keep = keep.gather(2, order)
-        layer.keep(kept_keys, kept_values, keep, positions, keys.shape[-2])
+        self._waiting.append((module, layer, keys, kept_keys, kept_values))
+        if not getattr(self.press, "pending", False):
+            for waiting in self._waiting:
+                _hold(*waiting)
+            self._waiting.clear()
         self.seconds += time.perf_counter() - began
         return output
+
+
+def _hold(
+    module: nn.Module,
+    layer: RaggedLayer,
+    keys: torch.Tensor,
+    kept_keys: torch.Tensor,
+    kept_values: torch.Tensor,
+) -> None:
+    """Turn ``layer`` ragged with what the press kept of ``keys``: the entries it gathered, less those
+    it masked on ``module`` (whose mask is then cleared)."""
+    masked = getattr(module, "masked_key_indices", None)
+    module.masked_key_indices = None
+    b, h, n, _ = kept_keys.shape
+    keep = torch.ones(b, h, n, dtype=torch.bool, device=keys.device)
+    if masked is not None:
+        keep[masked] = False
+    if n == keys.shape[-2]:
+        positions = torch.arange(n, device=keys.device).expand(b, h, n)
+    else:  # a press that gathered its kept entries: find where they came from
+        positions, order = _positions(kept_keys, keys).sort(-1)
+        kept_keys, kept_values = (
+            t.gather(2, order[..., None].expand_as(t)) for t in (kept_keys, kept_values)
+        )
+        keep = keep.gather(2, order)
+    layer.keep(kept_keys, kept_values, keep, positions, keys.shape[-2])

@@ -25,6 +25,7 @@ __getattr__, __dir__ = exports(
         "make_press": "rcstat.presses.registry",
         "parse_presses": "rcstat.presses.registry",
         "RCStatPress": "rcstat.presses.rcstat_press",
+        "CrossLayerPress": "rcstat.presses.cross_layer_press",
         "ThresholdPress": "rcstat.presses.threshold_press",
         "rc_press": "rcstat.presses.factory",
     },

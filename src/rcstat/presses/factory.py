@@ -6,6 +6,7 @@ from kvpress import AdaKVPress, BasePress
 
 from rcstat.errors import RCStatError
 from rcstat.options import check_number
+from rcstat.presses.cross_layer_press import CrossLayerPress
 from rcstat.presses.rcstat_press import RCStatPress
 from rcstat.presses.threshold_press import ThresholdPress
 
@@ -16,12 +17,14 @@ def rc_press(
     compression_ratio: float = 0.0,
     *,
     threshold: float | None = None,
+    layer_adaptive: bool = False,
     head_adaptive: bool = True,
     head_floor: float = HEAD_FLOOR,
     **scorer_options,
 ) -> BasePress:
-    """The RC press for a budget: a ratio, ranked across the heads of each layer (``head_adaptive``,
-    ``AdaKVPress`` with a ``head_floor``) or per head (the bare scorer), or a ``threshold`` τ.
+    """The RC press for a budget: a ratio ranked across every layer and head (``layer_adaptive``,
+    :class:`CrossLayerPress`), across the heads of each layer (``head_adaptive``, ``AdaKVPress`` with
+    a ``head_floor``) or per head (the bare scorer); or a ``threshold`` τ for every layer and head.
 
     ``scorer_options`` go to :class:`RCStatPress` (``estimator``, ``window_size``, ``sink_tokens``,
     ``gqa_reduce``, ``pooling``).
@@ -30,6 +33,8 @@ def rc_press(
         if compression_ratio:
             raise RCStatError("give a compression ratio or a threshold, not both", option="threshold")
         return ThresholdPress(RCStatPress(**scorer_options), threshold)
+    if layer_adaptive:
+        return CrossLayerPress(RCStatPress(**scorer_options), compression_ratio)
     scorer = RCStatPress(compression_ratio=compression_ratio, **scorer_options)
     if not head_adaptive:
         return scorer

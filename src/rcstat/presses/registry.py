@@ -26,10 +26,13 @@ def _kvpress(name: str) -> Callable[..., Any]:
     return getattr(kvpress, name)
 
 
-def _rc_press(ratio: float):
-    from rcstat.presses.factory import rc_press
+def _rc(**options) -> Callable[[float], Any]:
+    def make(ratio: float):
+        from rcstat.presses.factory import rc_press
 
-    return rc_press(ratio)
+        return rc_press(ratio, **options)
+
+    return make
 
 
 def _rc_scorer(ratio: float = 0.0):
@@ -58,7 +61,11 @@ class PressSpec:
 
 
 PRESSES: dict[str, PressSpec] = {
-    "rcstat": PressSpec(_rc_press, "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer),
+    "rcstat": PressSpec(_rc(), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer),
+    "rcstat-layer": PressSpec(_rc(), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer),
+    "rcstat-cross-layer": PressSpec(
+        _rc(layer_adaptive=True), "RC, one threshold ranked across every layer and head", _rc_scorer
+    ),
     "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
     "adakv": PressSpec(

@@ -1,0 +1,88 @@
+"""One threshold across all layers (CrossLayerPress): the budget of the whole cache, the ranking, and the
+same keep-sets live, replayed and on the ragged cache, on every family."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rcstat.kv.memory import cache_bytes
+from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
+from rcstat.kv.replay import record_prefill, replay
+from rcstat.presses import CrossLayerPress, RCStatPress, rc_press
+from tests.core.test_presses import RecordingPress, inputs, masked, prefill
+from tests.helpers import FAMILIES, greedy, tiny_model
+
+WINDOW = 4
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("ratio", [0.5, 0.8])
+def test_the_whole_cache_keeps_its_share_ranked_across_layers(family: str, ratio: float) -> None:
+    model = tiny_model(family)
+    recorder = RecordingPress(window_size=WINDOW)
+    press = CrossLayerPress(recorder, ratio)
+    cache = prefill(model, inputs(n=40), press)
+    evicted = masked(model, cache)
+    total = sum(e[0].numel() for e in evicted)
+    for b in range(2):  # per sequence: exactly the lowest-scoring share of every entry
+        gone = torch.cat([e[b].flatten() for e in evicted])
+        scores = torch.cat([recorder.recorded[i][b].flatten() for i in range(len(evicted))])
+        assert int(gone.sum()) == total - int(total * (1 - ratio))
+        assert scores[gone].max() <= scores[~gone].min()
+    protected = sum(int(torch.isinf(recorder.recorded[i][0]).sum()) for i in range(len(evicted)))
+    if protected <= int(total * (1 - ratio)):  # the budget covers the window and the sinks: all kept
+        assert not any(e[..., -WINDOW:].any() for e in evicted)
+    shares = [press.kept[i] for i in sorted(press.kept)]
+    assert sum(s * e[0].numel() for s, e in zip(shares, evicted, strict=True)) / total == pytest.approx(
+        int(total * (1 - ratio)) / total
+    )
+
+
+def test_layers_get_different_budgets() -> None:
+    model = tiny_model("llama-gqa")
+    press = rc_press(0.6, layer_adaptive=True, window_size=WINDOW)
+    prefill(model, inputs(n=40), press)
+    assert len({round(v, 3) for v in press.kept.values()}) > 1
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "qwen3-gqa", "mistral-mha", "gemma3-gqa"])
+def test_live_replayed_and_ragged_keep_the_same_entries_and_answer_alike(family: str) -> None:
+    """Gemma 3's sliding-window layers: kvpress's masks index entries that shift while decoding, so
+    only the keep-sets are compared there (the ragged cache stores positions; see test_ragged)."""
+    model = tiny_model(family)
+    context = inputs(batch=1, n=40, seed=4)
+    question = inputs(batch=1, n=3, seed=5)
+
+    def press() -> CrossLayerPress:
+        return CrossLayerPress(RCStatPress(window_size=WINDOW), 0.6)
+
+    live = prefill(model, context, press())
+    full_bytes = cache_bytes(live)
+    live_masks = masked(model, live)
+    want = greedy(model, live, question, 40, 4)
+    replayed = replay(record_prefill(model, context), press())
+    for layer, (got, mask) in enumerate(zip(live_masks, replayed.masks, strict=True)):
+        evicted = torch.zeros_like(got)
+        if mask is not None:
+            evicted[mask] = True
+        assert torch.equal(evicted, got), layer
+    for layer in model.model.layers:
+        layer.self_attn.masked_key_indices = None
+    ragged = RaggedCache(model.config)
+    with torch.no_grad(), RaggedPress(press())(model):
+        model.model(input_ids=context, past_key_values=ragged)
+    held = [layer.kept_share() for layer in ragged.layers]
+    held_bytes = cache_bytes(ragged)  # before decoding grows it
+    with ragged_attention(model):
+        got = greedy(model, ragged, question, 40, 4)
+    if family.startswith("gemma3"):
+        return
+    assert got[0] == want[0]
+    torch.testing.assert_close(got[1], want[1], atol=1e-4, rtol=1e-4)
+    full = sum(e.numel() for e in live_masks)
+    assert sum(h * e.numel() for h, e in zip(held, live_masks, strict=True)) / full == pytest.approx(
+        1 - sum(int(e.sum()) for e in live_masks) / full, abs=1e-6
+    )
+    kept = 1 - sum(int(e.sum()) for e in live_masks) / full
+    assert held_bytes / full_bytes == pytest.approx(kept * (1 + 4 / (2 * 4 * model.config.head_dim)), rel=1e-3)
