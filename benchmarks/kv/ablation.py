@@ -52,7 +52,7 @@ TASKS = ("needle", "multikey", "multivalue", "cwe")
 
 
 def factory(options: dict):
-    return lambda ratio: rc_press(ratio, **{**BASE, **options})
+    return lambda ratio: rc_press(ratio, layer_adaptive=False, **{**BASE, **options})
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def test_the_whole_cache_keeps_its_share_ranked_across_layers(family: str, ratio
 
 def test_layers_get_different_budgets() -> None:
     model = tiny_model("llama-gqa")
-    press = rc_press(0.6, layer_adaptive=True, window_size=WINDOW)
+    press = rc_press(0.6, window_size=WINDOW)  # the default: across layers
     prefill(model, inputs(n=40), press)
     assert len({round(v, 3) for v in press.kept.values()}) > 1
 
@@ -85,4 +85,6 @@ def test_live_replayed_and_ragged_keep_the_same_entries_and_answer_alike(family:
         1 - sum(int(e.sum()) for e in live_masks) / full, abs=1e-6
     )
     kept = 1 - sum(int(e.sum()) for e in live_masks) / full
-    assert held_bytes / full_bytes == pytest.approx(kept * (1 + 4 / (2 * 4 * model.config.head_dim)), rel=1e-3)
+    assert held_bytes / full_bytes == pytest.approx(
+        kept * (1 + 4 / (2 * 4 * model.config.head_dim)), rel=1e-3
+    )

@@ -153,7 +153,7 @@ def test_rc_press_keeps_the_same_keys_as_the_previous_head_adaptive_press(family
     protected entries, breaking ties differently (AdaKV's floor scores finfo.max, below the
     window's +inf); only layers with entries to rank are compared."""
     model = tiny_model(family)
-    press = rc_press(ratio, window_size=WINDOW)
+    press = rc_press(ratio, layer_adaptive=False, window_size=WINDOW)
     recorder = RecordingPress(compression_ratio=ratio, window_size=WINDOW)
     press.press = recorder
     cache = prefill(model, inputs(n=40), press)
@@ -264,7 +264,7 @@ def test_threshold_evicts_exactly_the_low_scores(scorer: str) -> None:
         lambda: RCStatPress(window_size=0),
         lambda: RCStatPress(pooling=2),
         lambda: RCStatPress(gqa_reduce="min"),
-        lambda: rc_press(0.5, head_floor=1.5),
+        lambda: rc_press(0.5, layer_adaptive=False, head_floor=1.5),
         lambda: rc_press(0.5, threshold=1.0),
         lambda: ThresholdPress(RCStatPress(), float("nan")),
         lambda: ThresholdPress(RCStatPress(), float("inf")),
@@ -280,7 +280,10 @@ def test_repr_is_the_experiment_record() -> None:
     text = repr(RCStatPress(compression_ratio=0.5, window_size=8))
     assert text.startswith("RCStatPress(compression_ratio=0.5, estimator='independent', window_size=8")
     assert "_layers" not in text
-    assert repr(rc_press(0.5)).startswith("AdaKVPress(press=RCStatPress(compression_ratio=0.5")
+    assert repr(rc_press(0.5)).startswith("CrossLayerPress(press=RCStatPress(compression_ratio=0.0")
+    assert repr(rc_press(0.5, layer_adaptive=False)).startswith(
+        "AdaKVPress(press=RCStatPress(compression_ratio=0.5"
+    )
     assert repr(rc_press(threshold=1.0)) == f"ThresholdPress(press={RCStatPress()!r}, threshold=1.0)"
 
 

@@ -93,8 +93,8 @@ def test_ragged_press_holds_its_kept_fraction_and_answers_like_the_masked_cache(
     pipe = SimpleNamespace(model=model, tokenizer=Digits(-1))
     answers, held = {}, {}
     for name, make in {
-        "masked": lambda: rc_press(0.6, window_size=8),
-        "ragged": lambda: RaggedPress(rc_press(0.6, window_size=8)),
+        "masked": lambda: rc_press(0.6, layer_adaptive=False, window_size=8),
+        "ragged": lambda: RaggedPress(rc_press(0.6, layer_adaptive=False, window_size=8)),
     }.items():
         press = make()
         cache = RaggedCache(model.config) if name == "ragged" else DynamicCache(config=model.config)

@@ -235,9 +235,11 @@ def test_quotesum_qa_samples_take_the_cited_short_answers(tmp_path) -> None:
 def test_report_writes_json_markdown_and_plot(tmp_path) -> None:
     from rcstat.render.kv_report import write_report
 
-    def row(press: str, ratio: float, accuracy: float) -> dict:
+    def row(press: str, ratio: float, accuracy: float, threshold: float | None = None) -> dict:
         return {
             "press": press,
+            "mode": "ratio" if threshold is None else "threshold",
+            "threshold": threshold,
             "compression_ratio": ratio,
             "accuracy": accuracy,
             "ci95": [accuracy / 2, 1.0],
@@ -253,11 +255,15 @@ def test_report_writes_json_markdown_and_plot(tmp_path) -> None:
         }
 
     rows = [row("rcstat", 0.5, 0.75), row("snapkv", 0.5, 0.5), row("none", 0.0, 1.0)]
+    rows += [row("rcstat", 0.62, 0.6, threshold=1.5), {**row("oracle", 0.5, 0.9), "by_task": {}}]
     meta = {"model": "m", "data": "d", "commit": "abc", "query_aware": True, "command": "rcstat bench kv"}
     paths = write_report(tmp_path, meta, rows)
     assert [p.name for p in paths] == ["results.json", "results.md", "results.png"]
     text = (tmp_path / "results.md").read_text()
     assert "| rcstat | **0.750 [0.38, 1.00]** |" in text and "| full cache | 1.000" in text
+    assert "| oracle (n = 4) | 0.900 [0.45, 1.00] |" in text  # an oracle is never the best press
+    assert "| rcstat | 1.5 | 0.620 | 0.600 [0.30, 1.00] | 4 |" in text  # τ, realised ratio, score
+    assert "| oracle | – |" in text  # the oracle ran on no needle sample here
     assert json.loads((tmp_path / "results.json").read_text())["results"][0]["press"] == "rcstat"
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 

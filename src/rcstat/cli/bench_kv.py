@@ -6,7 +6,7 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, say
-from rcstat.cli.options import POSITIVE, RATIOS, add_model, names, numbers
+from rcstat.cli.options import POSITIVE, RATIOS, add_model, names, numbers, thresholds
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.kv.run import KVBench
 from rcstat.evaluation.kv.tasks import TASKS
@@ -58,6 +58,14 @@ def register(sub) -> None:
     kv.add_argument(
         "--compression-ratio", type=RATIOS, default=DEFAULT.ratios, help="comma-separated, e.g. 0.5,0.75"
     )
+    kv.add_argument(
+        "--threshold",
+        type=thresholds,
+        action="append",
+        default=[],
+        metavar="NAME=τ,…",
+        help="also run press NAME's scorer thresholded at each τ (evict entries scoring ≤ τ); repeatable",
+    )
     add_model(kv)
     kv.add_argument(
         "--query-aware", action="store_true", help="put the question inside the compressed context"
@@ -85,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     bench = KVBench(
         presses=args.press,
         ratios=args.compression_ratio,
+        thresholds=tuple(args.threshold),
         query_aware=args.query_aware,
         max_new_tokens=args.max_new_tokens,
         data=args.data,

@@ -63,6 +63,14 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def thresholds(text: str) -> tuple[str, tuple[float, ...]]:
+    """``NAME=τ,τ,…``: a press and the thresholds it runs at (finite numbers)."""
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=τ,τ,… (e.g. rcstat=0.5,1,2), got {text!r}")
+    return name.strip(), numbers(float)(values)
+
+
 def int_pair(form: str) -> Callable[[str], tuple[int, int]]:
     def parse(text: str) -> tuple[int, int]:
         try:

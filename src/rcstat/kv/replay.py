@@ -181,3 +181,19 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
         cache.update(keys, values, layer.module.layer_idx)
     masks = [getattr(layer.module, "masked_key_indices", None) for layer in record.layers]
     return Compressed(cache=cache, masks=masks, full_length=record.length)
+
+
+def compress_live(model: nn.Module, context_ids: torch.Tensor, press: BasePress) -> Compressed:
+    """The cache ``press`` leaves when it runs in the forward pass (for presses that run passes of
+    their own, such as KVzip, and cannot be replayed), with the masks it set."""
+    cache = DynamicCache(config=model.config)
+    modules = [layer.module for layer in attention_layers(model)]
+    for module in modules:
+        module.masked_key_indices = None
+    try:
+        with torch.no_grad(), press(model):
+            model.get_decoder()(input_ids=context_ids, past_key_values=cache)
+    except AssertionError as err:  # kvpress checks its preconditions with assert
+        raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
+    masks = [getattr(module, "masked_key_indices", None) for module in modules]
+    return Compressed(cache=cache, masks=masks, full_length=context_ids.shape[1])

@@ -17,14 +17,15 @@ def rc_press(
     compression_ratio: float = 0.0,
     *,
     threshold: float | None = None,
-    layer_adaptive: bool = False,
+    layer_adaptive: bool = True,
     head_adaptive: bool = True,
     head_floor: float = HEAD_FLOOR,
     **scorer_options,
 ) -> BasePress:
-    """The RC press for a budget: a ratio ranked across every layer and head (``layer_adaptive``,
-    :class:`CrossLayerPress`), across the heads of each layer (``head_adaptive``, ``AdaKVPress`` with
-    a ``head_floor``) or per head (the bare scorer); or a ``threshold`` τ for every layer and head.
+    """The RC press for a budget: a ratio ranked across every layer and head (``layer_adaptive``, the
+    default: :class:`CrossLayerPress`, chosen on development data, docs/method.md §3), across the heads
+    of each layer (``layer_adaptive=False``: ``AdaKVPress`` with a ``head_floor``) or per head (both
+    false: the bare scorer); or a ``threshold`` τ for every layer and head.
 
     ``scorer_options`` go to :class:`RCStatPress` (``estimator``, ``window_size``, ``sink_tokens``,
     ``gqa_reduce``, ``pooling``).

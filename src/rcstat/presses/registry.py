@@ -46,13 +46,21 @@ def _scorer(name: str, **options) -> Callable[[float], Any]:
     return lambda ratio=0.0: _kvpress(name)(compression_ratio=ratio, **options)
 
 
+def _over(wrapper: str, scorer: str) -> Callable[[float], Any]:
+    """kvpress's ``wrapper`` over its scorer ``scorer`` at a ratio (``AdaKVPress(SnapKVPress(r))``)."""
+    return lambda ratio: _kvpress(wrapper)(_scorer(scorer)(ratio))
+
+
 @dataclass(frozen=True)
 class PressSpec:
-    """How to build one named press: ``make(ratio)``; ``scorer()`` where it can be thresholded."""
+    """How to build one named press: ``make(ratio)``; ``scorer()`` where it can be thresholded;
+    ``live`` when its work is not in ``compress`` (it runs its own passes, as KVzip does), so that a
+    benchmark runs it in the forward pass instead of replaying it on a recorded prefill."""
 
     make: Callable[[float], Any]
     summary: str
     scorer: Callable[[], Any] | None = None
+    live: bool = False
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -61,18 +69,17 @@ class PressSpec:
 
 
 PRESSES: dict[str, PressSpec] = {
-    "rcstat": PressSpec(_rc(), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer),
-    "rcstat-layer": PressSpec(_rc(), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer),
-    "rcstat-cross-layer": PressSpec(
-        _rc(layer_adaptive=True), "RC, one threshold ranked across every layer and head", _rc_scorer
+    "rcstat": PressSpec(_rc(), "RC, one threshold ranked across every layer and head", _rc_scorer),
+    "rcstat-layer": PressSpec(
+        _rc(layer_adaptive=False), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer
     ),
     "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
-    "adakv": PressSpec(
-        lambda r: _kvpress("AdaKVPress")(_scorer("SnapKVPress")(r)),
-        "AdaKV over SnapKV",
-        _scorer("SnapKVPress"),
+    "adakv": PressSpec(_over("AdaKVPress", "SnapKVPress"), "AdaKV over SnapKV", _scorer("SnapKVPress")),
+    "critical_adakv": PressSpec(
+        _over("CriticalAdaKVPress", "SnapKVPress"), "CriticalAdaKV over SnapKV", _scorer("SnapKVPress")
     ),
+    "chunkkv": PressSpec(_over("ChunkKVPress", "SnapKVPress"), "ChunkKV over SnapKV", _scorer("SnapKVPress")),
     "pyramidkv": PressSpec(_scorer("PyramidKVPress"), "PyramidKV (SnapKV, budgets shrinking with depth)"),
     "streaming_llm": PressSpec(_scorer("StreamingLLMPress"), "StreamingLLM", _scorer("StreamingLLMPress")),
     "observed_attention": PressSpec(_scorer("ObservedAttentionPress"), "H2O (observed attention)"),
@@ -81,7 +88,29 @@ PRESSES: dict[str, PressSpec] = {
     "expected_attention": PressSpec(
         _scorer("ExpectedAttentionPress"), "expected attention", _scorer("ExpectedAttentionPress")
     ),
+    "keydiff": PressSpec(_scorer("KeyDiffPress"), "KeyDiff (key diversity)", _scorer("KeyDiffPress")),
+    "lagkv": PressSpec(_scorer("LagKVPress"), "LagKV (lag-relative statistics)", _scorer("LagKVPress")),
+    "compactor": PressSpec(
+        _scorer("CompactorPress"), "Compactor (leverage + attention)", _scorer("CompactorPress")
+    ),
+    "kvzip": PressSpec(
+        _scorer("KVzipPress"), "KVzip: context reconstruction, 2–3 prefills of work", live=True
+    ),
+    "kvzip+": PressSpec(
+        _scorer("KVzipPress", kvzip_plus_normalization=True),
+        "KVzip+ (normalised by ‖h‖ and ‖W_O v‖)",
+        live=True,
+    ),
     "random": PressSpec(_scorer("RandomPress", seed=0), "random"),
+}
+# Left out, and why (the README lists them too): they need what an offline machine cannot fetch.
+UNAVAILABLE = {
+    "duo_attention": "its head patterns are downloaded from GitHub, or computed on the fly from the BookSum "
+    "dataset on the Hugging Face hub",
+    "kvzap": "its scoring model's weights come from the Hugging Face hub",
+    "qfilter": "its Q-Filters come from the Hugging Face hub",
+    "expected_attention_stats": "its query statistics come from the Hugging Face hub",
+    "cam": "it merges values while generating (a kvpress DecodingPress): nothing happens at the prefill",
 }
 
 
@@ -90,13 +119,18 @@ def press_names() -> tuple[str, ...]:
     return (FULL_CACHE, *PRESSES)
 
 
-def parse_presses(names: Iterable[str]) -> list[str]:
-    """Names checked against the registry (blank entries dropped); at least one."""
+def parse_presses(names: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """Names checked against the registry (and ``extra`` names a caller adds); at least one."""
     chosen = [n.strip() for n in names if n.strip()]
-    unknown = [n for n in chosen if n not in PRESSES and n != FULL_CACHE]
+    known = {*PRESSES, FULL_CACHE, *extra}
+    unknown = [n for n in chosen if n not in known]
     if unknown or not chosen:
+        why = "; ".join(
+            f"{n}: not runnable offline here ({UNAVAILABLE[n]})" for n in unknown if n in UNAVAILABLE
+        )
         raise RCStatError(
-            f"unknown press {', '.join(unknown) or '(none given)'}; choose from {', '.join(press_names())}",
+            f"unknown press {', '.join(unknown) or '(none given)'}; choose from "
+            f"{', '.join([*press_names(), *extra])}" + (f" ({why})" if why else ""),
             option="press",
         )
     return chosen

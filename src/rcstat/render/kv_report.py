@@ -13,26 +13,45 @@ from rcstat.render.plots import plot_kv
 
 COST_NOTE = (
     "Compression time is the press's scoring and pruning of one recorded prefill (all layers), per "
-    "sample; extra peak memory is the resident high-water mark it added (Linux `VmHWM`, including the "
-    "compressed cache it returns). *Seen* is the share of cache entries attention still sees; *held* is "
-    "the share of the full cache's bytes still in memory: kvpress only **masks** the entries that "
-    "head-adaptive presses (rcstat, adakv) evict, so they hold everything. ObservedAttention's time "
-    "includes recomputing the eager attention weights from the recorded prefill (a live run pays "
-    "for them inside an eager forward instead)."
+    "sample (live presses: their whole prefill and extra passes, marked *live*); extra peak memory is "
+    "the resident high-water mark it added (Linux `VmHWM`, including the compressed cache it returns). "
+    "*Seen* is the share of cache entries attention still sees; *held* is the share of the full cache's "
+    "bytes still in memory: kvpress only **masks** what presses with per-head or per-layer budgets evict "
+    "(rcstat, adakv, thresholds, kvzip…), so they hold everything here (`RaggedPress` frees it, see "
+    "benchmarks/kv/memory). ObservedAttention's time includes recomputing the eager attention weights "
+    "from the recorded prefill."
+)
+ORACLE_NOTE = (
+    "The oracle keeps the tokens that carry the answer, the sinks and the window, then the most recent "
+    "tokens; it runs only on tasks that know where their answer lies (its n is theirs)."
 )
 
 
+def _score(row: dict | None) -> str:
+    if row is None or not row["n"]:
+        return "–"
+    low, high = row["ci95"]
+    return f"{row['accuracy']:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def markdown(meta: dict, rows: Sequence[dict]) -> str:
-    """Accuracy per press (rows) and ratio (columns) with 95% intervals, then per task, cost and memory."""
-    ratios = sorted({r["compression_ratio"] for r in rows if r["press"] != FULL_CACHE})
-    presses = list(dict.fromkeys(r["press"] for r in rows))
-    cell = {(r["press"], r["compression_ratio"]): r for r in rows}
-    full = cell.get((FULL_CACHE, 0.0))
+    """Accuracy per press (rows) and ratio (columns) with 95% intervals, then thresholds, per task,
+    cost and memory, and every press's record."""
+    ratio_rows = [r for r in rows if r["mode"] == "ratio" and r["press"] != FULL_CACHE]
+    ratios = sorted({r["compression_ratio"] for r in ratio_rows})
+    presses = list(dict.fromkeys(r["press"] for r in ratio_rows))
+    cell = {(r["press"], r["compression_ratio"]): r for r in ratio_rows}
+    full = next((r for r in rows if r["press"] == FULL_CACHE), None)
+    n = max(r["n"] for r in rows)
     lines = [
         f"# KV-cache compression: {meta['model']}",
         "",
         f"Data: {meta['data']}; {'query-aware' if meta['query_aware'] else 'query-agnostic'}; "
-        f"n = {rows[0]['n']} samples; commit {meta['commit']}.",
+        f"n = {n} samples; commit {meta['commit']}.",
         "",
         f"Reproduce: `{meta['command']}`",
         "",
@@ -43,67 +62,85 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
     ]
     if full:
         lines.append(f"| full cache | {_score(full)} |" + " |" * (len(ratios) - 1))
+    best = {
+        q: max(r["accuracy"] for r in ratio_rows if r["compression_ratio"] == q and r["press"] != "oracle")
+        for q in ratios
+    }
     for press in presses:
-        if press == FULL_CACHE:
-            continue
-        best = [
-            max(cell[(p, q)]["accuracy"] for p in presses if (p, q) in cell and p != FULL_CACHE)
-            for q in ratios
-        ]
-        marks = [
-            ("**" if cell[(press, q)]["accuracy"] == b else "")
-            + _score(cell[(press, q)])
-            + ("**" if cell[(press, q)]["accuracy"] == b else "")
-            for q, b in zip(ratios, best, strict=True)
-        ]
-        lines.append(f"| {press} | " + " | ".join(marks) + " |")
+        marks = []
+        for q in ratios:
+            row = cell.get((press, q))
+            bold = row is not None and press != "oracle" and row["accuracy"] == best[q]
+            marks.append(f"**{_score(row)}**" if bold else _score(row))
+        suffix = f" (n = {cell[(press, ratios[0])]['n']})" if press == "oracle" else ""
+        lines.append(f"| {press}{suffix} | " + " | ".join(marks) + " |")
+    if any(r["press"] == "oracle" for r in ratio_rows):
+        lines += ["", ORACLE_NOTE]
+    lines += _thresholds(rows)
     tasks = sorted({t for r in rows for t in r["by_task"]})
     for q in ratios:
         lines += ["", f"## Per task at ratio {q:g}", "", "| press | " + " | ".join(tasks) + " |"]
         lines.append("|---|" + "---:|" * len(tasks))
-        if full:
-            lines.append(
-                "| full cache | " + " | ".join(f"{full['by_task'][t]['accuracy']:.3f}" for t in tasks) + " |"
-            )
-        for press in presses:
-            if press != FULL_CACHE:
-                by = cell[(press, q)]["by_task"]
-                lines.append(f"| {press} | " + " | ".join(f"{by[t]['accuracy']:.3f}" for t in tasks) + " |")
+        shown = ([("full cache", full)] if full else []) + [(p, cell.get((p, q))) for p in presses]
+        for name, row in shown:
+            by = row["by_task"] if row else {}
+            values = [f"{by[t]['accuracy']:.3f}" if by.get(t, {}).get("n") else "–" for t in tasks]
+            lines.append(f"| {name} | " + " | ".join(values) + " |")
     lines += [
         "",
         "## Cost and memory",
         "",
         COST_NOTE,
         "",
-        "| press | ratio | agrees with full | seen | held | compression s | vs SnapKV | extra peak MiB |",
+        "| press | ratio / τ | agrees with full | seen | held | compression s | vs SnapKV | extra peak MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r["press"] == FULL_CACHE:
             continue
-        vs = r["compression_time_vs_snapkv"]
+        at = f"τ={r['threshold']:g}" if r["mode"] == "threshold" else f"{r['compression_ratio']:g}"
+        live = " (live)" if r.get("live") else ""
         lines.append(
-            f"| {r['press']} | {r['compression_ratio']:g} | {_num(r['agreement_with_full_cache'])} | "
-            f"{1 - r['realised_ratio']:.3f} | {r['held_bytes_fraction']:.3f} | "
-            f"{r['compression_seconds_mean']:.3f} | "
-            f"{_num(vs, '.2f')}× | {_num(r['compression_peak_extra_mib'], '.1f')} |"
+            f"| {r['press']}{live} | {at} | {_num(r['agreement_with_full_cache'])} | "
+            f"{_num(None if r['realised_ratio'] is None else 1 - r['realised_ratio'])} | "
+            f"{_num(r['held_bytes_fraction'])} | {_num(r['compression_seconds_mean'])} | "
+            f"{_num(r['compression_time_vs_snapkv'], '.2f')}× | "
+            f"{_num(r['compression_peak_extra_mib'], '.1f')} |"
         )
     lines += ["", "Press records (the repr of each press, its full configuration):", ""]
-    lines += [
-        f"- `{r['press']}@{r['compression_ratio']:g}`: `{r['press_repr']}`"
-        for r in rows
-        if r["press"] != FULL_CACHE
-    ]
+    lines += [f"- `{_cell(r)}`: `{r['press_repr']}`" for r in rows if r["press"] != FULL_CACHE]
+    skipped = meta.get("skipped") or []
+    if skipped:
+        lines += ["", f"Skipped records of the data ({len(skipped)}): "]
+        lines += [f"- record {s['record']}: {s['reason']}" for s in skipped]
     return "\n".join(lines) + "\n"
 
 
-def _score(row: dict) -> str:
-    low, high = row["ci95"]
-    return f"{row['accuracy']:.3f} [{low:.2f}, {high:.2f}]"
+def _cell(row: dict) -> str:
+    at = f"t={row['threshold']:g}" if row["mode"] == "threshold" else f"{row['compression_ratio']:g}"
+    return f"{row['press']}@{at}"
 
 
-def _num(value: float | None, spec: str = ".3f") -> str:
-    return "–" if value is None else format(value, spec)
+def _thresholds(rows: Sequence[dict]) -> list[str]:
+    """Thresholded presses: each τ with the realised ratio it gave and the score."""
+    steps = [r for r in rows if r["mode"] == "threshold"]
+    if not steps:
+        return []
+    lines = [
+        "",
+        "## Thresholds: score against the realised ratio",
+        "",
+        "Each press's scorer in `ThresholdPress`: every entry scoring ≤ τ is evicted, per head and layer, "
+        "so the share evicted is whatever τ gives (the realised ratio, averaged over samples).",
+        "",
+        "| press | τ | realised ratio | score | n |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['press']} | {r['threshold']:g} | {r['realised_ratio']:.3f} | {_score(r)} | {r['n']} |"
+        for r in steps
+    ]
+    return lines
 
 
 def write_report(directory: Path, meta: dict, rows: Sequence[dict]) -> list[Path]:
@@ -112,7 +149,7 @@ def write_report(directory: Path, meta: dict, rows: Sequence[dict]) -> list[Path
     write_atomic(paths[0], (json.dumps({**meta, "results": list(rows)}, indent=1) + "\n").encode())
     write_atomic(paths[1], markdown(meta, rows).encode())
     try:
-        n = rows[0]["n"] if rows else 0
+        n = max(r["n"] for r in rows) if rows else 0
         aware = "query-aware" if meta.get("query_aware") else "query-agnostic"
         plot_kv(rows, directory / "results.png", f"{meta['model']}, {n} samples, {aware}, 95% intervals")
         paths.append(directory / "results.png")

@@ -93,33 +93,45 @@ def plot_contextualization(
 
 
 def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = "none") -> None:
-    """Score vs. compression ratio, one line per press, 95% intervals as bars."""
+    """Score vs. compression ratio: one line per press at its ratios (95% intervals as bars), and
+    dashed lines for thresholded presses at the ratios their τ realised."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 4.5), dpi=110)
-    for press in dict.fromkeys(r["press"] for r in rows):
+    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
+    for (press, mode), mine in _lines(rows).items():
         if press == full_cache:
-            full = next(r for r in rows if r["press"] == full_cache)
-            ax.axhline(full["accuracy"], color="black", linestyle="--", linewidth=1, label="full cache")
+            ax.axhline(mine[0]["accuracy"], color="black", linestyle="--", linewidth=1, label="full cache")
             continue
-        mine = sorted((r for r in rows if r["press"] == press), key=lambda r: r["compression_ratio"])
-        x = [r["compression_ratio"] for r in mine]
+        x = [r["realised_ratio"] if mode == "threshold" else r["compression_ratio"] for r in mine]
         y = [r["accuracy"] for r in mine]
         err = [[r["accuracy"] - r["ci95"][0] for r in mine], [r["ci95"][1] - r["accuracy"] for r in mine]]
-        bold = press.startswith("rcstat")
+        bold = press.startswith("rcstat") or press == "oracle"
         ax.errorbar(
             x,
             y,
             yerr=err,
-            marker="o",
+            marker="o" if mode == "ratio" else "^",
+            linestyle="-" if mode == "ratio" else "--",
             capsize=3,
             linewidth=2.5 if bold else 1.2,
-            label=press,
+            color="0.35" if press == "oracle" else None,
+            label=press if mode == "ratio" else f"{press}, τ sweep",
             zorder=3 if bold else 2,
         )
-    ax.set_xlabel("compression ratio (share of the cache evicted)")
+    ax.set_xlabel("compression ratio (share of the cache evicted; realised, for thresholds)")
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=9, wrap=True)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save(fig, path)
+
+
+def _lines(rows: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Rows by (press, mode), each sorted along the x axis; cells no sample ran are left out."""
+    lines: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["n"]:
+            lines.setdefault((row["press"], row.get("mode", "ratio")), []).append(row)
+    for (_, mode), mine in lines.items():
+        mine.sort(key=lambda r: r["realised_ratio"] if mode == "threshold" else r["compression_ratio"])
+    return lines

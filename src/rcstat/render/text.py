@@ -96,14 +96,16 @@ def kv_table(result: dict) -> str:
     aware = "query-aware" if result["query_aware"] else "query-agnostic"
     lines = [
         f"model {result['model']}, data {result['data']}, {aware}",
-        "| press | ratio | score | 95% CI | agrees with full cache | n | seen | compression s |",
+        "| press | ratio / τ | score | 95% CI | agrees with full cache | n | seen | compression s |",
         "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
+        if not r["n"]:
+            continue  # a cell no sample ran (the oracle without evidence)
         low, high = r["ci95"]
+        at = f"τ={r['threshold']:g}" if r.get("mode") == "threshold" else f"{r['compression_ratio']:.2f}"
         lines.append(
-            f"| {r['press']} | {r['compression_ratio']:.2f} | {r['accuracy']:.3f} | "
-            f"[{low:.3f}, {high:.3f}] | "
+            f"| {r['press']} | {at} | {r['accuracy']:.3f} | [{low:.3f}, {high:.3f}] | "
             f"{_num(r['agreement_with_full_cache'])} | {r['n']} | {1 - r['realised_ratio']:.3f} | "
             f"{r['compression_seconds_mean']:.3f} |"
         )

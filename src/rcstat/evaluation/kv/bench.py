@@ -12,58 +12,93 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
+import torch
 from kvpress import BasePress
 
 from rcstat.errors import RCStatError
+from rcstat.evaluation.kv.oracle import ORACLE, OraclePress, evidence_positions
 from rcstat.evaluation.kv.samples import Sample
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import peak_extra_bytes
-from rcstat.kv.replay import record_prefill, replay
+from rcstat.kv.replay import compress_live, record_prefill, replay
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
+from rcstat.presses.threshold_press import ThresholdPress
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One compressed cache per sample: a press at a target ratio, or thresholded at τ."""
+
+    key: str  # "snapkv@0.5", "rcstat@t=1", "none@0": the cell's name in logs and rows
+    press: str
+    ratio: float | None
+    threshold: float | None
+    make: Callable[[], BasePress | None] = field(compare=False, repr=False)
+    live: bool = False
 
 
 @dataclass(frozen=True)
 class Config:
-    """What a run compares; a resumed run must have the same (its :meth:`record`)."""
+    """What a run compares; a resumed run must have the same (its :meth:`record`).
+
+    Every press runs at every ratio; presses named in ``thresholds`` also run thresholded at each of
+    their τ (their scorer in :class:`~rcstat.presses.ThresholdPress`); ``none`` is the full cache."""
 
     presses: tuple[str, ...]
     ratios: tuple[float, ...]
     query_aware: bool
     max_new_tokens: int
-    factories: dict[str, Callable[[float], BasePress]] = field(repr=False)
+    thresholds: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    factories: dict[str, Callable[[float], BasePress] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(
         cls,
-        presses: Sequence[str] | dict[str, Callable[[float], BasePress]],
+        presses: Sequence[str] | dict[str, Callable[[float], BasePress] | None],
         ratios: Sequence[float],
         query_aware: bool,
         max_new_tokens: int,
+        thresholds: dict[str, Sequence[float]] | None = None,
     ) -> Config:
-        """``presses``: names from :data:`PRESSES` (and ``none``), or a mapping name -> press factory."""
-        factories = (
-            dict(presses) if isinstance(presses, dict) else {p: _factory(p) for p in parse_presses(presses)}
-        )
-        return cls(tuple(factories), tuple(ratios), query_aware, max_new_tokens, factories)
+        """``presses``: names of the registry (and ``none``, ``oracle``), or a mapping name -> factory."""
+        if isinstance(presses, dict):
+            factories = dict(presses)
+        else:
+            factories = {p: _factory(p) for p in parse_presses(presses, extra=(ORACLE,))}
+        for name in thresholds or {}:
+            if name not in PRESSES or PRESSES[name].scorer is None:
+                raise RCStatError(f"press {name} has no score to threshold", option="threshold")
+        steps = tuple((name, tuple(values)) for name, values in (thresholds or {}).items())
+        return cls(tuple(factories), tuple(ratios), query_aware, max_new_tokens, steps, factories)
+
+    @property
+    def cells(self) -> list[Cell]:
+        out = []
+        for name, make in self.factories.items():
+            if name == FULL_CACHE:
+                out.append(Cell(cell_key(FULL_CACHE, 0.0), name, 0.0, None, lambda: None))
+                continue
+            live = name in PRESSES and PRESSES[name].live
+            out += [Cell(cell_key(name, r), name, r, None, partial(make, r), live) for r in self.ratios]
+        for name, values in self.thresholds:
+            scorer = PRESSES[name].scorer
+            out += [
+                Cell(f"{name}@t={t:g}", name, None, t, lambda s=scorer, t=t: ThresholdPress(s(), t))
+                for t in values
+            ]
+        return out
 
     @property
     def labels(self) -> dict[str, str]:
-        """Cell key (``press@ratio``) -> the press's repr, the experiment record of that cell."""
-        labels = {
-            cell_key(p, r): repr(make(r))
-            for p, make in self.factories.items()
-            if p != FULL_CACHE
-            for r in self.ratios
-        }
-        if FULL_CACHE in self.factories:
-            labels[cell_key(FULL_CACHE, 0.0)] = "None"
-        return labels
+        """Cell key -> the press's repr, the experiment record of that cell."""
+        return {cell.key: repr(cell.make()) for cell in self.cells}
 
     def record(self) -> dict:
-        keys = ("presses", "ratios", "query_aware", "max_new_tokens")
+        keys = ("presses", "ratios", "query_aware", "max_new_tokens", "thresholds")
         return {**{k: getattr(self, k) for k in keys}, "labels": self.labels}
 
 
@@ -72,6 +107,8 @@ def cell_key(press: str, ratio: float) -> str:
 
 
 def _factory(name: str) -> Callable[[float], BasePress] | None:
+    if name == ORACLE:
+        return lambda ratio: OraclePress(compression_ratio=ratio)
     return None if name == FULL_CACHE else PRESSES[name].make
 
 
@@ -93,7 +130,7 @@ def run_kv_bench(
 
     for r in config.ratios:
         if not 0 <= r < 1:
-            raise RCStatError(f"compression ratios must be in [0, 1), got {r}")
+            raise RCStatError(f"compression ratios must be in [0, 1), got {r}", option="compression_ratio")
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
     limit = getattr(model.config, "max_position_embeddings", None)
     encoded = []  # tokenize and check every sample before any work, so a bad one fails at once
@@ -127,21 +164,28 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
     start = time.perf_counter()
     recorded = record_prefill(model, context_ids)
     prefill = time.perf_counter() - start
+    evidence = evidence_positions(tokenizer, context_ids, sample.evidence)
     names, caches, measures = [], [], {}
-    for key in config.labels:
-        press, ratio = key.split("@")
-        make = (lambda _ratio: None) if press == FULL_CACHE else config.factories[press]
+    for cell in config.cells:
+        press = cell.make()
+        if isinstance(press, OraclePress):
+            if evidence is None:
+                continue  # the oracle needs to know where the answer lies
+            press = replace(press, evidence=evidence)
+        torch.manual_seed(0)  # presses that sample (Compactor's sketches, random) do the same every run
         start = time.perf_counter()
-        compressed, extra = peak_extra_bytes(
-            lambda make=make, ratio=ratio: replay(recorded, make(float(ratio)))
-        )
-        seconds = time.perf_counter() - start if press != FULL_CACHE else 0.0
-        names.append(key)
+        if cell.live:
+            compressed, extra = peak_extra_bytes(lambda press=press: compress_live(model, context_ids, press))
+        else:
+            compressed, extra = peak_extra_bytes(lambda press=press: replay(recorded, press))
+        seconds = time.perf_counter() - start if press is not None else 0.0
+        names.append(cell.key)
         caches.append(compressed)
-        measures[key] = {
+        measures[cell.key] = {
             "seconds": seconds,
             "extra_bytes": extra,
             "kept_fraction": compressed.kept_fraction,
+            "kept_per_layer": [round(k, 4) for k in compressed.kept_per_layer()],
             "held_bytes": compressed.held_bytes,
         }
     start = time.perf_counter()

@@ -26,6 +26,7 @@ class KVBench:
 
     presses: tuple[str, ...] = ("rcstat",)
     ratios: tuple[float, ...] = (DEFAULT_RATIO,)
+    thresholds: tuple[tuple[str, tuple[float, ...]], ...] = ()
     query_aware: bool = False
     max_new_tokens: int = 64
     data: str | None = None
@@ -41,7 +42,7 @@ class KVBench:
     command: Sequence[str] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        parse_presses(self.presses)
+        parse_presses(self.presses, extra=("oracle",))
         if not self.ratios:
             raise RCStatError("give at least one compression ratio", option="compression_ratio")
         for ratio in self.ratios:
@@ -97,7 +98,9 @@ def run(
     from rcstat.evaluation.kv.summary import summarise
 
     samples = bench.samples(tokenizer, read[0])
-    config = Config.create(bench.presses, bench.ratios, bench.query_aware, bench.max_new_tokens)
+    config = Config.create(
+        bench.presses, bench.ratios, bench.query_aware, bench.max_new_tokens, dict(bench.thresholds)
+    )
     log = Path(bench.output) / "log.jsonl" if bench.output else None
     update = progress(len(samples), "samples") if progress else None
     records = run_kv_bench(model, tokenizer, samples, config, log=log, progress=update)

@@ -3,7 +3,8 @@
 Data: JSONL with ``context``, ``question``, ``answers`` (acceptable strings) and optionally
 ``match`` (``any``: correct when the answer contains one of them; ``all``: the fraction of them it
 contains, RULER's ``string_match_all``), ``answer_prefix`` (the start of the assistant's reply),
-``max_new_tokens`` and ``task`` (a family name for the per-task breakdown). A record that does not
+``max_new_tokens``, ``task`` (a family name for the per-task breakdown) and ``evidence`` (the
+sentences of the context that carry the answer, for the oracle press). A record that does not
 fit is skipped with a warning and reported (``strict``: it is the error).
 """
 
@@ -32,6 +33,7 @@ class Sample:
     answer_prefix: str = ""
     max_new_tokens: int | None = None
     task: str = "data"
+    evidence: tuple[str, ...] = ()  # the context's sentences that carry the answer (for the oracle)
 
     @property
     def key(self) -> str:
@@ -56,6 +58,7 @@ class KVRecord(Schema):
     answer_prefix: StrictStr = ""
     max_new_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     task: Text = "data"
+    evidence: tuple[Text, ...] = ()
 
 
 def load_samples(
@@ -74,6 +77,7 @@ def load_samples(
             row.answer_prefix,
             row.max_new_tokens,
             row.task,
+            tuple(row.evidence),
         )
         for _, row in records.rows
     ]

@@ -1,4 +1,4 @@
-"""Summaries of a KV-benchmark run: one row per press × ratio, with 95% intervals."""
+"""Summaries of a KV-benchmark run: one row per cell (press × ratio, or press × τ), with 95% intervals."""
 
 from __future__ import annotations
 
@@ -9,50 +9,53 @@ from rcstat.evaluation.intervals import interval
 from rcstat.evaluation.kv.bench import Config
 
 
+def _accuracy(scores: list[float]) -> dict:
+    return {
+        "accuracy": statistics.fmean(scores) if scores else float("nan"),
+        "ci95": list(interval(scores)) if scores else [float("nan")] * 2,
+        "n": len(scores),
+    }
+
+
 def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
-    """One row per press × ratio: accuracy with 95% interval, per task, agreement, time, memory."""
+    """One row per cell: accuracy with 95% interval, per task, agreement, time, memory, and the kept
+    share per layer. A cell a sample did not run (the oracle without evidence) is left out of its n."""
     rows = []
-    snapkv = {}
-    for key, label in config.labels.items():
-        press, ratio = key.split("@")
-        cells = [r["results"][key] for r in records]
-        scores = [c["score"] for c in cells]
+    labels = config.labels
+    for cell in config.cells:
+        ran = [r for r in records if cell.key in r["results"]]
+        cells = [r["results"][cell.key] for r in ran]
         agrees = [c["agrees"] for c in cells if c["agrees"] is not None]
         extra = [c["extra_bytes"] for c in cells if c["extra_bytes"] is not None]
-        tasks = sorted({r["task"] for r in records})
-        by_task = {}
-        for task in tasks:
-            task_scores = [r["results"][key]["score"] for r in records if r["task"] == task]
-            by_task[task] = {
-                "accuracy": statistics.fmean(task_scores),
-                "ci95": list(interval(task_scores)),
-                "n": len(task_scores),
-            }
+        layers = [c["kept_per_layer"] for c in cells if "kept_per_layer" in c]
+        realised = 1 - statistics.fmean(c["kept_fraction"] for c in cells) if cells else None
         row = {
-            "press": press,
-            "compression_ratio": float(ratio),
-            "accuracy": statistics.fmean(scores) if scores else float("nan"),
-            "ci95": list(interval(scores)) if scores else [float("nan")] * 2,
-            "n": len(scores),
-            "by_task": by_task,
+            "press": cell.press,
+            "mode": "threshold" if cell.threshold is not None else "ratio",
+            "compression_ratio": cell.ratio if cell.threshold is None else realised,
+            "threshold": cell.threshold,
+            **_accuracy([c["score"] for c in cells]),
+            "by_task": {
+                task: _accuracy([r["results"][cell.key]["score"] for r in ran if r["task"] == task])
+                for task in sorted({r["task"] for r in ran})
+            },
             "agreement_with_full_cache": statistics.fmean(agrees) if agrees else None,
-            "realised_ratio": 1 - statistics.fmean(c["kept_fraction"] for c in cells) if cells else None,
+            "realised_ratio": realised,
+            "kept_per_layer": [statistics.fmean(k) for k in zip(*layers, strict=True)] if layers else None,
             "held_bytes_fraction": (
-                statistics.fmean(
-                    c["held_bytes"] / r["full_bytes"] for c, r in zip(cells, records, strict=True)
-                )
+                statistics.fmean(c["held_bytes"] / r["full_bytes"] for c, r in zip(cells, ran, strict=True))
                 if cells
                 else None
             ),
             "compression_seconds_mean": statistics.fmean(c["seconds"] for c in cells) if cells else None,
             "compression_peak_extra_mib": max(extra) / 2**20 if extra else None,
-            "press_repr": label,
+            "press_repr": labels[cell.key],
+            "live": cell.live,
         }
-        if press == "snapkv":
-            snapkv[ratio] = row["compression_seconds_mean"]
         rows.append(row)
+    snapkv = {r["compression_ratio"]: r["compression_seconds_mean"] for r in rows if r["press"] == "snapkv"}
     for row in rows:
-        base = snapkv.get(f"{row['compression_ratio']:g}")
+        base = snapkv.get(row["compression_ratio"]) if row["mode"] == "ratio" else None
         seconds = row["compression_seconds_mean"]
         row["compression_time_vs_snapkv"] = seconds / base if base and seconds is not None else None
     return rows

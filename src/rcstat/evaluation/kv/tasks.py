@@ -86,16 +86,16 @@ def needle_samples(
             for _ in range(per_cell):
                 chosen = _filler(tokenizer, sentences, length, rng)
                 city, number = rng.choice(CITIES), _number(rng)
+                needle = f"The special magic number for {city} is {number}."
                 samples.append(
                     Sample(
-                        context=_insert(
-                            chosen, [f"The special magic number for {city} is {number}."], [depth]
-                        ),
+                        context=_insert(chosen, [needle], [depth]),
                         question=f"What is the special magic number for {city}? Answer with the number only.",
                         answers=(number,),
                         answer_prefix=f"The special magic number for {city} is",
                         max_new_tokens=10,
                         task="needle",
+                        evidence=(needle,),
                     )
                 )
     return samples
@@ -117,6 +117,7 @@ def multikey_samples(tokenizer, haystack: Sequence[str], length: int, n: int, se
                 answer_prefix=f"The special magic number for {cities[asked]} is",
                 max_new_tokens=10,
                 task="multikey",
+                evidence=(needles[asked],),
             )
         )
     return samples
@@ -140,6 +141,7 @@ def multivalue_samples(
                 answer_prefix=f"The special magic numbers for {city} mentioned in the text are",
                 max_new_tokens=11 * values + 4,
                 task="multivalue",
+                evidence=tuple(needles),
             )
         )
     return samples
@@ -167,6 +169,7 @@ def vartrack_samples(tokenizer, haystack: Sequence[str], length: int, n: int, se
                 ),
                 max_new_tokens=4 * (hops + 1) + 4,
                 task="vartrack",
+                evidence=tuple(chain),
             )
         )
     return samples
