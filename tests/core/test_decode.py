@@ -12,19 +12,9 @@ from kvpress.pipeline import KVPressTextGenerationPipeline
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.replay import record_prefill, replay
 from tests.core.test_replay import CONTEXT, PRESSES, QUESTION, decode
-from tests.helpers import tiny_model
+from tests.helpers import Digits, tiny_model
 
 STEPS = 6
-
-
-class Digits:
-    """Decodes token ids as words, dropping the end token (as ``skip_special_tokens`` does)."""
-
-    def __init__(self, stop: int) -> None:
-        self.stop = stop
-
-    def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        return " ".join(str(int(i)) for i in ids if int(i) != self.stop)
 
 
 @pytest.mark.parametrize("family", ["llama-gqa", "qwen3-gqa", "mistral-mha"])
@@ -79,3 +69,31 @@ def test_unequal_layer_lengths_are_padded_with_masked_entries() -> None:
 def seeded(fn):
     torch.manual_seed(0)
     return fn()
+
+
+def test_sliding_window_layers_decode_as_the_model_does_and_stay_whole() -> None:
+    """Gemma 3: presses leave the sliding-window layers whole; batched decoding keeps their window."""
+    from transformers import DynamicCache
+
+    from rcstat.presses import rc_press
+    from tests.helpers import greedy
+
+    model = tiny_model("gemma3-gqa")  # sliding window 5: the window slides within the answer
+    g = torch.Generator().manual_seed(13)
+    context = torch.randint(3, 128, (1, CONTEXT), generator=g)
+    question = torch.randint(3, 128, (1, QUESTION), generator=g)
+    model.generation_config.eos_token_id = -1
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        model.get_decoder()(input_ids=context, past_key_values=cache)
+    want, _ = greedy(model, cache, question, CONTEXT, STEPS)
+    record = record_prefill(model, context)
+    compressed = replay(record, rc_press(0.5, window_size=4))
+    sliding = [la.module.is_sliding for la in record.layers]
+    assert [mask is None for mask, s in zip(compressed.masks, sliding, strict=True) if s] == [True] * sum(
+        sliding
+    )
+    assert all(mask is not None for mask, s in zip(compressed.masks, sliding, strict=True) if not s)
+    got = greedy_answers(model, Digits(-1), question, [replay(record, None), compressed], STEPS)
+    assert got[0] == " ".join(map(str, want[0]))
+    assert compressed.kept_per_layer()[0] == 1.0 and compressed.kept_fraction < 1.0

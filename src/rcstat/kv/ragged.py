@@ -37,6 +37,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import Mask
+from rcstat.models.logits import is_sliding
 
 ATTENTION = "rcstat_ragged"
 
@@ -326,7 +327,12 @@ class RaggedPress(BasePress):
         began = time.perf_counter()
         keys, values = layer.keys, layer.values
         module.masked_key_indices = None
-        kept_keys, kept_values = self.press.compress(module, hidden_states, keys, values, output[1], kwargs)
+        if is_sliding(module):  # the window bounds the layer: it keeps what the window keeps
+            kept_keys, kept_values = keys, values
+        else:
+            kept_keys, kept_values = self.press.compress(
+                module, hidden_states, keys, values, output[1], kwargs
+            )
         self._waiting.append((module, layer, keys, kept_keys, kept_values))
         if not getattr(self.press, "pending", False):
             for waiting in self._waiting:

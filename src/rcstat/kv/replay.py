@@ -25,7 +25,7 @@ from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
 from rcstat.kv.memory import cache_bytes
-from rcstat.models.logits import attention_layer, attention_layers, layer_queries, logits
+from rcstat.models.logits import attention_layer, attention_layers, is_sliding, layer_queries, logits
 
 Mask = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -44,14 +44,12 @@ class LayerInputs:
 
 @dataclass
 class PrefillRecord:
-    """A recorded prefill: per-layer compression inputs and the full cache's length."""
+    """A recorded prefill: per-layer compression inputs and the positions it covered (``length``; a
+    sliding-window layer holds fewer entries)."""
 
     model: nn.Module
     layers: list[LayerInputs]
-
-    @property
-    def length(self) -> int:
-        return self.layers[0].keys.shape[-2]
+    length: int
 
     @property
     def held_bytes(self) -> int:
@@ -89,7 +87,7 @@ def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: 
     layers = [
         LayerInputs(keys=cache.layers[i].keys, values=cache.layers[i].values, **seen[i]) for i in sorted(seen)
     ]
-    return PrefillRecord(model=model, layers=layers)
+    return PrefillRecord(model=model, layers=layers, length=int(input_ids.shape[1]))
 
 
 @dataclass
@@ -99,12 +97,14 @@ class Compressed:
     kvpress frees entries only where a press shrinks every head alike; head-adaptive presses keep
     the tensors whole and *mask* entries (``masked_key_indices``: batch, head and position
     indices). :attr:`kept_fraction` counts what attention still sees, :attr:`held_bytes` what
-    memory really holds.
+    memory really holds. ``full_length`` is the number of positions seen; ``layer_lengths`` what each
+    layer of the uncompressed cache holds (fewer in a sliding-window layer).
     """
 
     cache: DynamicCache
     masks: list[Mask | None]
     full_length: int
+    layer_lengths: tuple[int, ...]
 
     def lengths(self) -> tuple[int, ...]:
         return tuple(layer.keys.shape[-2] for layer in self.cache.layers)
@@ -113,21 +113,23 @@ class Compressed:
     def held_bytes(self) -> int:
         return cache_bytes(self.cache)
 
-    def kept_per_layer(self) -> list[float]:
-        """Share of each layer's full cache that attention still sees."""
+    def _seen(self) -> list[tuple[int, int]]:
+        """Per layer: entries attention still sees, entries of the uncompressed layer."""
         out = []
-        for layer, mask in zip(self.cache.layers, self.masks, strict=True):
+        for layer, mask, full in zip(self.cache.layers, self.masks, self.layer_lengths, strict=True):
             b, h, n, _ = layer.keys.shape
-            out.append(
-                (b * h * n - (0 if mask is None else int(mask[0].numel()))) / (b * h * self.full_length)
-            )
+            out.append((b * h * n - (0 if mask is None else int(mask[0].numel())), b * h * full))
         return out
+
+    def kept_per_layer(self) -> list[float]:
+        """Share of each layer's uncompressed cache that attention still sees."""
+        return [seen / full for seen, full in self._seen()]
 
     @property
     def kept_fraction(self) -> float:
-        """Entries attention can still see, over the full cache's (every layer has the same full size)."""
-        per_layer = self.kept_per_layer()
-        return sum(per_layer) / len(per_layer)
+        """Entries attention can still see, over the uncompressed cache's entries."""
+        seen = self._seen()
+        return sum(s for s, _ in seen) / sum(f for _, f in seen)
 
 
 def _attention_weights(layer: LayerInputs) -> torch.Tensor:
@@ -164,7 +166,7 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
             layer.module.rotary_emb = rotary  # as kvpress's press context sets it
     for layer in record.layers:
         keys, values = layer.keys, layer.values
-        if press is not None:
+        if press is not None and not is_sliding(layer.module):  # a sliding window bounds its layer already
             kwargs = {
                 "position_embeddings": layer.position_embeddings,
                 "cache_position": layer.cache_position,
@@ -180,7 +182,8 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
                 raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
         cache.update(keys, values, layer.module.layer_idx)
     masks = [getattr(layer.module, "masked_key_indices", None) for layer in record.layers]
-    return Compressed(cache=cache, masks=masks, full_length=record.length)
+    lengths = tuple(layer.keys.shape[-2] for layer in record.layers)
+    return Compressed(cache=cache, masks=masks, full_length=record.length, layer_lengths=lengths)
 
 
 def compress_live(model: nn.Module, context_ids: torch.Tensor, press: BasePress) -> Compressed:
@@ -196,4 +199,6 @@ def compress_live(model: nn.Module, context_ids: torch.Tensor, press: BasePress)
     except AssertionError as err:  # kvpress checks its preconditions with assert
         raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
     masks = [getattr(module, "masked_key_indices", None) for module in modules]
-    return Compressed(cache=cache, masks=masks, full_length=context_ids.shape[1])
+    n = context_ids.shape[1]
+    lengths = tuple(min(n, module.sliding_window - 1) if is_sliding(module) else n for module in modules)
+    return Compressed(cache=cache, masks=masks, full_length=n, layer_lengths=lengths)

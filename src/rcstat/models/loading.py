@@ -8,25 +8,20 @@ from pathlib import Path
 import torch
 
 from rcstat.errors import RCStatError
-from rcstat.models.embedded import DEFAULT_MODEL, prepare_default_model
-
-ALIASES = {DEFAULT_MODEL, "default", "smollm2"}
+from rcstat.models.embedded import DEFAULT_MODEL, EMBEDDED, embedded, model_dir, prepare
 
 
 def model_name(model) -> str:
     """How results and head profiles name a loaded model: the embedded default by its name, any
     other by the id or path it was loaded from."""
-    from rcstat.models.embedded import default_model_dir
-
     source = str(getattr(model.config, "name_or_path", "") or type(model).__name__)
-    return DEFAULT_MODEL if Path(source) == default_model_dir() else source
+    return next((name for name in EMBEDDED if Path(source) == model_dir(name)), source)
 
 
 def resolve(name_or_path: str | None) -> str:
-    """Directory or hub id to hand to ``from_pretrained``; prepares the default model if needed."""
-    if name_or_path is None or name_or_path.lower() in ALIASES:
-        return str(prepare_default_model())
-    return name_or_path
+    """Directory or hub id to hand to ``from_pretrained``; prepares an embedded model if needed."""
+    model = embedded(DEFAULT_MODEL if name_or_path is None else name_or_path)
+    return str(prepare(model.name)) if model else name_or_path
 
 
 def load_model(
@@ -62,6 +57,6 @@ def load_model(
             reason += " HF_HUB_OFFLINE is set, so only models already in the hub cache load."
         raise RCStatError(
             f"cannot load model {source!r}: {reason} "
-            f"(pass a local checkpoint directory, a reachable hub id, or {DEFAULT_MODEL!r})"
+            f"(pass a local checkpoint directory, a reachable hub id, or one of {', '.join(EMBEDDED)})"
         ) from err
     return model.to(device).eval(), tokenizer

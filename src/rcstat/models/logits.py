@@ -78,6 +78,12 @@ def attention_layer(module: nn.Module, owner: str | None = None) -> AttentionLay
     return AttentionLayer(index=module.layer_idx, module=module, rope=rope)
 
 
+def is_sliding(module: nn.Module) -> bool:
+    """A sliding-window attention layer (Gemma 3's local layers): its cache holds only the window, so
+    presses leave it whole, as kvpress does for Gemma 3."""
+    return bool(getattr(module, "is_sliding", False) and getattr(module, "sliding_window", None))
+
+
 def attention_layers(model: nn.Module) -> list[AttentionLayer]:
     """The attention modules of a decoder-only model, each checked by :func:`attention_layer`."""
     name = type(model).__name__

@@ -24,7 +24,7 @@ from kvpress import BasePress, ScorerPress
 from torch import nn
 
 from rcstat.errors import RCStatError
-from rcstat.models.logits import attention_layers
+from rcstat.models.logits import attention_layers, is_sliding
 from rcstat.options import check_number
 
 
@@ -48,7 +48,7 @@ class CrossLayerPress(BasePress):
 
     def post_init_from_model(self, model: nn.Module) -> None:
         self.press.post_init_from_model(model)
-        self._last = max(layer.index for layer in attention_layers(model))
+        self._last = max(la.index for la in attention_layers(model) if not is_sliding(la.module))
         self._waiting.clear()
         self.kept.clear()
 
@@ -66,7 +66,7 @@ class CrossLayerPress(BasePress):
         attentions: torch.Tensor | None,
         kwargs: dict,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.compression_ratio == 0:
+        if self.compression_ratio == 0 or is_sliding(module):  # a sliding window bounds its layer already
             return keys, values
         if self._last < 0:
             raise RCStatError("CrossLayerPress needs the model: use it as `with press(model): …`")
