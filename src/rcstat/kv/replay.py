@@ -196,8 +196,8 @@ def compress_live(model: nn.Module, context_ids: torch.Tensor, press: BasePress)
     try:
         with torch.no_grad(), press(model):
             model.get_decoder()(input_ids=context_ids, past_key_values=cache)
-    except AssertionError as err:  # kvpress checks its preconditions with assert
-        raise RCStatError(f"{type(press).__name__} refused the context: {err}") from err
+    except (AssertionError, ValueError) as err:  # kvpress checks its preconditions with assert or raise
+        raise RCStatError(f"{type(press).__name__} refused the model or the context: {err}") from err
     masks = [getattr(module, "masked_key_indices", None) for module in modules]
     n = context_ids.shape[1]
     lengths = tuple(min(n, module.sliding_window - 1) if is_sliding(module) else n for module in modules)
