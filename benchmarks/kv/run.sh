@@ -25,7 +25,8 @@ run() {  # setting, then extra options
   local aware=(); [ "$setting" = query-aware ] && aware=(--query-aware)
   rcstat bench kv "${data[@]}" --per-task 34 --press "$presses" "${ratios[@]}" "${steps[@]}" "${aware[@]}" \
     --output "$out/$setting" "$@"
-  rcstat bench kv "${data[@]}" --per-task 10 --press none,oracle,rcstat,rcstat-layer,kvzip,kvzip+ "${ratios[@]}" \
+  rcstat bench kv "${data[@]}" --per-task 10 --press none,oracle,rcstat,rcstat-layer,kvzip,kvzip+,rcstat-zip \
+    "${ratios[@]}" \
     "${aware[@]}" --output "$out/$setting/kvzip-subset" "$@"
 }
 run query-aware "$@" > "$out.query-aware.log" 2>&1 &

@@ -41,6 +41,12 @@ def _rc_scorer(ratio: float = 0.0):
     return RCStatPress(compression_ratio=ratio)
 
 
+def _rczip(ratio: float):
+    from rcstat.presses.rczip_press import RCZipPress
+
+    return RCZipPress(compression_ratio=ratio)
+
+
 def _scorer(name: str, **options) -> Callable[[float], Any]:
     """kvpress's scorer ``name`` at a ratio (``options``: its other settings)."""
     return lambda ratio=0.0: _kvpress(name)(compression_ratio=ratio, **options)
@@ -101,6 +107,7 @@ PRESSES: dict[str, PressSpec] = {
         "KVzip+ (normalised by ‖h‖ and ‖W_O v‖)",
         live=True,
     ),
+    "rcstat-zip": PressSpec(_rczip, "RC over KVzip's reconstruction pass, ranked across layers", live=True),
     "random": PressSpec(_scorer("RandomPress", seed=0), "random"),
 }
 # Left out, and why (the README lists them too): they need what an offline machine cannot fetch.

@@ -20,11 +20,12 @@ import torch
 from kvpress import BasePress
 
 from rcstat.errors import RCStatError
+from rcstat.evaluation.kv.live import LiveRuns
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress, evidence_positions
 from rcstat.evaluation.kv.samples import Sample
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import peak_extra_bytes
-from rcstat.kv.replay import compress_live, record_prefill, replay
+from rcstat.kv.replay import record_prefill, replay
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
 from rcstat.presses.threshold_press import ThresholdPress
 
@@ -165,6 +166,7 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
     recorded = record_prefill(model, context_ids)
     prefill = time.perf_counter() - start
     evidence = evidence_positions(tokenizer, context_ids, sample.evidence)
+    live = LiveRuns(model, context_ids)
     names, caches, measures = [], [], {}
     for cell in config.cells:
         press = cell.make()
@@ -175,10 +177,12 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
         torch.manual_seed(0)  # presses that sample (Compactor's sketches, random) do the same every run
         start = time.perf_counter()
         if cell.live:
-            compressed, extra = peak_extra_bytes(lambda press=press: compress_live(model, context_ids, press))
+            (compressed, run), extra = peak_extra_bytes(lambda press=press: live.compress(press))
+            live.seconds.setdefault(run, time.perf_counter() - start)
+            seconds = live.seconds[run]  # what producing this cell alone costs: the live run
         else:
             compressed, extra = peak_extra_bytes(lambda press=press: replay(recorded, press))
-        seconds = time.perf_counter() - start if press is not None else 0.0
+            seconds = time.perf_counter() - start if press is not None else 0.0
         names.append(cell.key)
         caches.append(compressed)
         measures[cell.key] = {
