@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import check_output, command
+from rcstat.cli.common import check_output, command, from_args
 from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, names
 from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
@@ -69,20 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from rcstat.render.text import attribution_bench_table
 
     check_output(args.output)
-    bench = AttributionBench(
-        dataset=args.dataset,
-        data=args.data,
-        methods=args.method,
-        scoring=scoring(args),
-        profile=args.profile,
-        faithfulness=args.faithfulness,
-        ablations=args.ablations,
-        seed=args.seed,
-        skip=args.skip,
-        limit=args.limit,
-        strict=args.strict,
-        command=args.argv,
-    )
+    bench = from_args(AttributionBench, args, methods=args.method, scoring=scoring(args), command=args.argv)
     loaded = bench.read()  # a bad data file fails before the model loads
     name, model, tokenizer = load(args.model)
     result = run_bench(model, tokenizer, name, bench, loaded, progress)

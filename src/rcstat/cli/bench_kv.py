@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rcstat.cli.common import check_output, command, say
+from rcstat.cli.common import check_output, command, from_args, say
 from rcstat.cli.options import POSITIVE, RATIOS, add_model, names, numbers, thresholds
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.kv.run import KVBench
@@ -90,22 +90,13 @@ def run(args: argparse.Namespace) -> int:
     from rcstat.render.text import kv_table
 
     check_output(args.output, directory=True)
-    bench = KVBench(
+    bench = from_args(
+        KVBench,
+        args,
         presses=args.press,
         ratios=args.compression_ratio,
         thresholds=tuple(args.threshold),
-        query_aware=args.query_aware,
-        max_new_tokens=args.max_new_tokens,
-        data=args.data,
         tasks=args.task or (),
-        per_task=args.per_task,
-        lengths=args.lengths,
-        depths=args.depths,
-        seed=args.seed,
-        qa_data=args.qa_data,
-        limit=args.limit,
-        strict=args.strict,
-        output=args.output,
         command=args.argv,
     )
     read = bench.read()  # a bad data file fails before the model loads

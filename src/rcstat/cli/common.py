@@ -35,6 +35,14 @@ class Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
+def from_args(cls, args: argparse.Namespace, **given):
+    """A library dataclass (a run's options) from the flags of the same names; ``given`` for the rest."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)} - set(given)
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)}, **given)
+
+
 def examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
