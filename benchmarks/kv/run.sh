@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# The committed KV benchmark on the default model (SmolLM2-135M-Instruct), both settings at once, one
-# torch thread each: six task families × 34 samples of about 1k tokens (seed 0; the options were chosen
-# on seed 1000, benchmarks/kv/dev), every press at four ratios, RC, SnapKV and TOVA thresholded over
-# τ grids set on the development runs, the oracle bound. KVzip and KVzip+ run live (they replay the
-# context: 2–3 prefills of work) on a declared subset, the first 10 samples of each family, beside RC
-# and the full cache on the same samples. Resumable: rerun the same command to continue.
+# The committed KV benchmark, both settings at once, one torch thread each: six task families of
+# about 1k tokens (seed 0; the options were chosen on seed 1000, benchmarks/kv/dev), every press at
+# four ratios, RC, SnapKV and TOVA thresholded over τ grids set on the development runs, the oracle.
+# KVzip, KVzip+ and RC over KVzip's reconstruction pass (rcstat-zip) run live (they replay the
+# context: 2–3 prefills of work) on a declared subset, the first SUBSET samples of each family,
+# beside RC and the full cache on the same samples. Resumable: rerun the same command to continue.
+#   benchmarks/kv/run.sh                                              # SmolLM2-135M-Instruct, 204 samples
+#   MODEL=gemma-3-270m PER_TASK=17 SUBSET=0 benchmarks/kv/run.sh      # Gemma 3 270M (KVzip refuses it)
 # MALLOC_MMAP_THRESHOLD_ makes freed tensors return to the OS, so the peak-memory column measures
 # each compression step rather than the allocator's reuse.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 model=${MODEL:-smollm2-135m-instruct}
+per_task=${PER_TASK:-34}
+subset=${SUBSET:-10}
 out=benchmarks/kv/$model
-data=(--task needle,multikey,multivalue,vartrack,cwe,qa --qa-data ../shared/data/quotesum_dev.jsonl --lengths 1024 --seed 0)
+data=(--model "$model" --task needle,multikey,multivalue,vartrack,cwe,qa --qa-data ../shared/data/quotesum_dev.jsonl
+  --lengths 1024 --seed 0)
 presses=none,oracle,rcstat,rcstat-layer,rcstat-uniform,snapkv,adakv,critical_adakv,chunkkv,pyramidkv,streaming_llm
 presses=$presses,observed_attention,tova,knorm,keydiff,lagkv,compactor,expected_attention,random
 ratios=(--compression-ratio 0.25,0.5,0.75,0.9)
@@ -21,13 +26,15 @@ steps=(--threshold rcstat=0,0.02,0.05,0.1,0.2,0.4,0.8,1.5 --threshold snapkv=2e-
 rcstat data fetch > /dev/null
 run() {  # setting, then extra options
   local setting=$1; shift
-  mkdir -p "$out/$setting" "$out/$setting/kvzip-subset"
+  mkdir -p "$out/$setting"
   local aware=(); [ "$setting" = query-aware ] && aware=(--query-aware)
-  rcstat bench kv "${data[@]}" --per-task 34 --press "$presses" "${ratios[@]}" "${steps[@]}" "${aware[@]}" \
+  rcstat bench kv "${data[@]}" --per-task "$per_task" --press "$presses" "${ratios[@]}" "${steps[@]}" "${aware[@]}" \
     --output "$out/$setting" "$@"
-  rcstat bench kv "${data[@]}" --per-task 10 --press none,oracle,rcstat,rcstat-layer,kvzip,kvzip+,rcstat-zip \
-    "${ratios[@]}" \
-    "${aware[@]}" --output "$out/$setting/kvzip-subset" "$@"
+  if [ "$subset" -gt 0 ]; then
+    mkdir -p "$out/$setting/kvzip-subset"
+    rcstat bench kv "${data[@]}" --per-task "$subset" --press none,oracle,rcstat,rcstat-layer,kvzip,kvzip+,rcstat-zip \
+      "${ratios[@]}" "${aware[@]}" --output "$out/$setting/kvzip-subset" "$@"
+  fi
 }
 run query-aware "$@" > "$out.query-aware.log" 2>&1 &
 run query-agnostic "$@" > "$out.query-agnostic.log" 2>&1 &
