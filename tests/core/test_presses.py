@@ -299,3 +299,44 @@ def test_the_registry_builds_every_press_and_thresholds_every_scorer() -> None:
     assert make_press("none") is None
     with pytest.raises(RCStatError, match="unknown press h2o"):
         make_press("h2o")
+
+
+def test_gaussian_rc_is_the_expected_rc_of_gaussian_queries() -> None:
+    """The closed form against a Monte Carlo draw of future queries q ~ N(μ, Σ) and Y ~ N(mean, var)."""
+    from kvpress import ExpectedAttentionPress
+
+    from rcstat.presses.gaussian_press import GaussianRCPress
+
+    model = tiny_model("llama-gqa")
+    ids = inputs(batch=1, n=30, seed=9)
+    seen: dict = {}
+    module = model.model.layers[1].self_attn
+    module.rotary_emb = model.model.rotary_emb  # as kvpress attaches it inside `with press(model)`
+    handle = module.register_forward_hook(lambda m, a, k, o: seen.update(k), with_kwargs=True)
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        model(ids, past_key_values=cache)
+    handle.remove()
+    keys = cache.layers[1].keys
+    press = GaussianRCPress(window_size=WINDOW, sink_tokens=SINKS)
+    y = torch.randn(1, 4, 10) * 0.5 + 1.0  # a window's self samples, per head
+    x = torch.zeros(1, 4, WINDOW, 30 - WINDOW)  # only its shape is read
+    with torch.no_grad():
+        got = press.key_rc(module, seen["hidden_states"], keys, x, y)  # (1, 4, 26)
+        mu, cov = ExpectedAttentionPress(n_future_positions=512, n_sink=SINKS).get_query_statistics(
+            module, seen["hidden_states"]
+        )
+    g = torch.Generator().manual_seed(0)
+    for head in (0, 3):
+        q = torch.distributions.MultivariateNormal(
+            mu[0, head].double(), cov[0, head].double() + 1e-9 * torch.eye(16)
+        )
+        draws = q.sample((200_000,))  # future queries
+        k = keys[0, head // 2, : 30 - WINDOW].double()
+        logits = draws @ k.T * module.scaling  # (draws, keys)
+        yy = (
+            y[0, head].mean().double()
+            + y[0, head].std().double() * torch.randn(200_000, 1, generator=g).double()
+        )
+        want = (logits - yy).clamp_min(0).mean(0)
+        torch.testing.assert_close(got[0, head].double(), want, atol=0.02, rtol=0.02)

@@ -99,8 +99,7 @@ class RCStatPress(ScorerPress):
         lg = logits(layer, q, keys)  # (batch, heads, w, n): rows are the last w entries
         window = range(n - w, n)
         y = stats.self_samples(lg, window, range(n), window, window)  # (batch, heads, w(w+1)/2)
-        x = lg[..., : n - w].transpose(-1, -2)  # (batch, heads, n − w, w): one row per key
-        rc = stats.expected_rc(x, y.unsqueeze(-2), self.estimator)
+        rc = self.key_rc(module, hidden_states, keys, lg[..., : n - w], y)
         b, h_kv = keys.shape[:2]
         grouped = rc.reshape(b, h_kv, -1, n - w)
         rc = grouped.amax(2) if self.gqa_reduce == "max" else grouped.mean(2)
@@ -109,6 +108,18 @@ class RCStatPress(ScorerPress):
         scores = F.pad(rc, (0, w), value=float("inf"))
         scores[..., : self.sink_tokens] = float("inf")
         return scores
+
+    def key_rc(
+        self,
+        module: nn.Module,
+        hidden_states: torch.Tensor,
+        keys: torch.Tensor,
+        x: torch.Tensor,
+        y: torch.Tensor,
+    ) -> torch.Tensor:
+        """``E[Z]`` of every key before the window, per query head ``(batch, heads, n − w)``, from the
+        window's logits to those keys ``x`` ``(batch, heads, w, n − w)`` and its self samples ``y``."""
+        return stats.expected_rc(x.transpose(-1, -2), y.unsqueeze(-2), self.estimator)
 
     def compress(
         self,

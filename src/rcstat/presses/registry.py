@@ -41,6 +41,13 @@ def _rc_scorer(ratio: float = 0.0):
     return RCStatPress(compression_ratio=ratio)
 
 
+def _gaussian(ratio: float):
+    from rcstat.presses.cross_layer_press import CrossLayerPress
+    from rcstat.presses.gaussian_press import GaussianRCPress
+
+    return CrossLayerPress(GaussianRCPress(), ratio)
+
+
 def _rczip(ratio: float):
     from rcstat.presses.rczip_press import RCZipPress
 
@@ -80,6 +87,7 @@ PRESSES: dict[str, PressSpec] = {
         _rc(layer_adaptive=False), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer
     ),
     "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer),
+    "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
     "adakv": PressSpec(_over("AdaKVPress", "SnapKVPress"), "AdaKV over SnapKV", _scorer("SnapKVPress")),
     "critical_adakv": PressSpec(
