@@ -135,3 +135,16 @@ def test_a_press_that_works_in_its_forward_hook_is_refused_clearly() -> None:
     record = record_prefill(tiny_model("llama-gqa"), torch.randint(3, 128, (1, CONTEXT)))
     with pytest.raises(RCStatError, match="DMSPress works in its forward hook"):
         replay(record, DMSPress(RCStatPress(), threshold=0.5))
+
+
+def test_kept_shares_per_head_average_to_the_layers() -> None:
+    model = tiny_model("llama-gqa")
+    record = record_prefill(
+        model, torch.randint(3, 128, (1, CONTEXT), generator=torch.Generator().manual_seed(5))
+    )
+    for press in (rc_press(0.5, window_size=8), ThresholdPress(RCStatPress(window_size=8), 0.5), None):
+        compressed = replay(record, press)
+        per_head = compressed.kept_per_head()
+        assert [sum(h) / len(h) for h in per_head] == pytest.approx(compressed.kept_per_layer())
+        assert len(per_head[0]) == model.config.num_key_value_heads
+    assert len({tuple(h) for h in replay(record, rc_press(0.5, window_size=8)).kept_per_head()}) > 1

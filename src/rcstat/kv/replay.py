@@ -125,6 +125,19 @@ class Compressed:
         """Share of each layer's uncompressed cache that attention still sees."""
         return [seen / full for seen, full in self._seen()]
 
+    def kept_per_head(self) -> list[list[float]]:
+        """Share of each layer's and KV head's uncompressed entries still seen (mean over the batch)."""
+        out = []
+        for layer, mask, full in zip(self.cache.layers, self.masks, self.layer_lengths, strict=True):
+            b, h, n, _ = layer.keys.shape
+            seen = torch.full((b, h), float(n))
+            if mask is not None:
+                seen -= torch.zeros(b, h).index_put_(
+                    (mask[0].cpu(), mask[1].cpu()), torch.ones(1), accumulate=True
+                )
+            out.append((seen.mean(0) / full).tolist())
+        return out
+
     @property
     def kept_fraction(self) -> float:
         """Entries attention can still see, over the uncompressed cache's entries."""

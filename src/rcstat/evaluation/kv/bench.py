@@ -192,6 +192,10 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
             "kept_per_layer": [round(k, 4) for k in compressed.kept_per_layer()],
             "held_bytes": compressed.held_bytes,
         }
+        if cell.threshold is not None or cell.press == "rcstat":  # budgets that differ per head
+            measures[cell.key]["kept_per_head"] = [
+                [round(k, 3) for k in row] for row in compressed.kept_per_head()
+            ]
     start = time.perf_counter()
     texts = greedy_answers(model, tokenizer, question_ids, caches, budget)
     decode = time.perf_counter() - start

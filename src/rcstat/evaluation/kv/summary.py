@@ -28,6 +28,7 @@ def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
         agrees = [c["agrees"] for c in cells if c["agrees"] is not None]
         extra = [c["extra_bytes"] for c in cells if c["extra_bytes"] is not None]
         layers = [c["kept_per_layer"] for c in cells if "kept_per_layer" in c]
+        heads = [c["kept_per_head"] for c in cells if "kept_per_head" in c]
         realised = 1 - statistics.fmean(c["kept_fraction"] for c in cells) if cells else None
         row = {
             "press": cell.press,
@@ -42,6 +43,14 @@ def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
             "agreement_with_full_cache": statistics.fmean(agrees) if agrees else None,
             "realised_ratio": realised,
             "kept_per_layer": [statistics.fmean(k) for k in zip(*layers, strict=True)] if layers else None,
+            "kept_per_head": (
+                [
+                    [round(statistics.fmean(k), 4) for k in zip(*rows, strict=True)]
+                    for rows in zip(*heads, strict=True)
+                ]
+                if heads
+                else None
+            ),
             "held_bytes_fraction": (
                 statistics.fmean(c["held_bytes"] / r["full_bytes"] for c, r in zip(cells, ran, strict=True))
                 if cells
