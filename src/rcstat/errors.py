@@ -15,6 +15,13 @@ class RCStatError(Exception):
         super().__init__(message)
         self.option = option
 
+    def __reduce__(self):  # pickled whole (from a Ray worker), ``option`` included
+        return _rebuild, (str(self), self.option)
+
+
+def _rebuild(message: str, option: str | None) -> RCStatError:
+    return RCStatError(message, option=option)
+
 
 class RCStatWarning(UserWarning):
     """Something rcstat did differently from what was asked (clamped, skipped, the first of several);

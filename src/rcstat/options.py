@@ -20,7 +20,11 @@ YRows = Literal["span", "response", "row"]  # attribution: which self logits for
 Pool = Literal["sample", "mean", "sum", "max", "query-max"]  # attribution: a source's score per head
 Normalisation = Literal["none", "sum", "max", "zscore"]  # attribution: per head, across sources
 Granularity = Literal["token", "sentence", "chunk"]  # attribution: what a source is
+DEFAULT_GRANULARITY: Granularity = "sentence"
 CacheKind = Literal["ragged", "masked"]  # how a compressed cache holds per-head budgets
+DType = Literal["auto", "float32", "bfloat16", "float16"]  # a loaded model's; auto: bfloat16 on a GPU
+DEFAULT_DEVICE = "auto"  # where a model loads: a GPU when torch sees one, else the CPU
+DEFAULT_DTYPE: DType = "auto"
 
 
 def choices(literal: Any) -> tuple[str, ...]:

@@ -15,34 +15,10 @@ import pytest
 import torch
 
 from rcstat import cli
-from rcstat.models import embedded
 
 pytestmark = pytest.mark.realmodel
 
 CHUNKS = ["The Rhine rises in the Swiss Alps.", "Marie Curie won two Nobel Prizes.", "Honey never spoils."]
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> str:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded.prepare_default_model())
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    path = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def write_chunks(tmp_path) -> str:
@@ -76,6 +52,19 @@ def test_attribute_json_sorted_by_score_and_written_whole(tiny_checkpoint, tmp_p
     target = tmp_path / "out.json"
     assert cli.main([*argv, "--output", str(target)]) == 0
     assert json.loads(target.read_text()) == out
+
+
+def test_bfloat16_on_request_ranks_as_float32_does(tiny_checkpoint, tmp_path, capsys) -> None:
+    from rcstat.models.loading import ModelSource
+
+    model, _ = ModelSource(tiny_checkpoint, "cpu", "bfloat16").load()
+    assert model.dtype == torch.bfloat16 and ModelSource.of(model).dtype == "bfloat16"
+    argv = [*attribute_argv(tmp_path, tiny_checkpoint), "--response", "Marie Curie won.", "--format", "json"]
+    ranks = []
+    for dtype in ("float32", "bfloat16"):
+        assert cli.main([*argv, "--dtype", dtype, "--device", "cpu"]) == 0
+        ranks.append([s["index"] for s in json.loads(capsys.readouterr().out)["sources"]])
+    assert ranks[0] == ranks[1]
 
 
 def test_attribute_generates_a_response_from_a_plain_context(tiny_checkpoint, tmp_path, capsys) -> None:

@@ -154,7 +154,7 @@ def test_unknown_press_or_model(argv, message, tmp_path, capsys, monkeypatch) ->
             "invalid choice: 'para'",
         ),
         (["attribute", "--context", "c.txt", "--query", "q", "--span", "1-4"], "expected START:END"),
-        (["attribute", "--query", "q"], "one of the arguments --context --sources is required"),
+        (["attribute", "--query", "q"], "one of the arguments --context --sources --data is required"),
         (["compress", "--context", "c.txt", "--query", "q", "--compression-ratio", "1.5"], "in [0, 1)"),
         (["compress", "--context", "c.txt", "--query", "q", "--format", "pdf"], "invalid choice: 'pdf'"),
         (["compress", "--context", "c.txt", "--query", "q", "--max-new-tokens", "0"], "positive integer"),

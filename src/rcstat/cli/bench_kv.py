@@ -6,7 +6,17 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, from_args, say
-from rcstat.cli.options import POSITIVE, RATIOS, add_model, names, numbers, thresholds
+from rcstat.cli.options import (
+    POSITIVE,
+    RATIOS,
+    add_model,
+    add_workers,
+    model_source,
+    names,
+    numbers,
+    thresholds,
+    workers,
+)
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.kv.run import KVBench
 from rcstat.evaluation.kv.tasks import TASKS
@@ -67,6 +77,7 @@ def register(sub) -> None:
         help="also run press NAME's scorer thresholded at each τ (evict entries scoring ≤ τ); repeatable",
     )
     add_model(kv)
+    add_workers(kv)
     kv.add_argument(
         "--query-aware", action="store_true", help="put the question inside the compressed context"
     )
@@ -98,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold),
         tasks=args.task or (),
         command=args.argv,
+        workers=workers(args),
     )
     read = bench.read()  # a bad data file fails before the model loads
-    name, model, tokenizer = load(args.model)
+    name, model, tokenizer = load(model_source(args))
     result = run_bench(model, tokenizer, name, bench, read, progress)
     if args.output:
         for path in write_report(Path(args.output), result, result["results"]):

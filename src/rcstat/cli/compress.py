@@ -6,7 +6,7 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import POSITIVE, RATIO, add_model, number
+from rcstat.cli.options import POSITIVE, RATIO, add_model, model_source, number
 from rcstat.cli.progress import load, phases
 from rcstat.options import CacheKind, choices
 from rcstat.presses.registry import DEFAULT_RATIO, press_names
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     context = read_text(args.context)
     press = make_press(args.press, args.compression_ratio, args.threshold)
     with phases(4 if args.cache == "masked" else 3) as phase:
-        name, model, tokenizer = load(args.model, phase)
+        name, model, tokenizer = load(model_source(args), phase)
         report = compress_and_answer(
             model,
             tokenizer,

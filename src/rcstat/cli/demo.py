@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from rcstat.cli.common import check_output, command, say
-from rcstat.cli.options import add_model, add_scoring, scoring
+from rcstat.cli.options import add_model, add_scoring, model_source, scoring
 from rcstat.cli.progress import load
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     how = scoring(args)
     check_output(args.report, "report", directory=True)
-    name, model, tokenizer = load(args.model)
+    name, model, tokenizer = load(model_source(args))
     say("generating an answer, attributing it, then compressing the passages and answering again…")
     result = run_demo(model, tokenizer, name, how)
     record = result.to_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rcstat.cli.common import group, say
-from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, int_pair, scoring
+from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, int_pair, model_source, scoring
 from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.options import choices
@@ -82,7 +82,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     check_output(args.output)
     check_output(args.plot, "plot")
     examples = load_examples(args.dataset, args.data, args.limit, strict=args.strict).examples
-    name, model, tokenizer = load(args.model)
+    name, model, tokenizer = load(model_source(args))
     profile = Attributor(model, tokenizer, scoring=scoring(args)).calibrate(
         examples, name, progress(len(examples), "examples")
     )
@@ -124,7 +124,7 @@ def run_histogram(args: argparse.Namespace) -> int:
             f"there are {len(examples)} examples; example {args.example} is not one", option="example"
         )
     example = examples[args.example]
-    name, model, tokenizer = load(args.model)
+    name, model, tokenizer = load(model_source(args))
     task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
     head, x, y, rc = head_samples(model, task, args.estimator, args.head)
     title = f"{name}, {args.dataset} example {args.example}\n"

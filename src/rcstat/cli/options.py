@@ -85,7 +85,23 @@ def int_pair(form: str) -> Callable[[str], tuple[int, int]]:
 
 
 def add_model(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--device`` and ``--dtype``: read back by :func:`model_source`."""
+    from rcstat.options import DEFAULT_DEVICE, DEFAULT_DTYPE, DType, choices
+
     parser.add_argument("--model", help=MODEL_HELP)
+    parser.add_argument(
+        "--device", default=DEFAULT_DEVICE, help="auto (a GPU when torch sees one), cpu, cuda, cuda:N or mps"
+    )
+    parser.add_argument(
+        "--dtype", choices=choices(DType), default=DEFAULT_DTYPE, help="auto: bfloat16 on a GPU, else float32"
+    )
+
+
+def model_source(args: argparse.Namespace):
+    """The :class:`~rcstat.models.loading.ModelSource` of ``--model``, ``--device`` and ``--dtype``."""
+    from rcstat.models.loading import ModelSource
+
+    return ModelSource(args.model, args.device, args.dtype)
 
 
 def add_scoring(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
@@ -125,3 +141,26 @@ def scoring(args: argparse.Namespace):
 
     fields = ("estimator", "top_k", "y", "pool", "normalise")
     return Scoring(**{f: getattr(args, f) for f in fields if hasattr(args, f)})
+
+
+def add_workers(parser: argparse.ArgumentParser) -> None:
+    """Flags that run a job on Ray workers (the optional extra ``rcstat[ray]``)."""
+    from rcstat.distributed import Workers
+
+    parser.add_argument(
+        "--workers",
+        type=NON_NEGATIVE,
+        default=Workers.count,
+        help="run on N Ray actors on this machine (each loads the model)",
+    )
+    parser.add_argument(
+        "--ray-address", help="run on an existing Ray cluster (one actor per GPU where it has GPUs)"
+    )
+    parser.add_argument("--threads", type=POSITIVE, default=Workers.threads, help="torch threads per worker")
+
+
+def workers(args: argparse.Namespace):
+    """The :class:`~rcstat.distributed.Workers` of ``--workers``, ``--ray-address`` and ``--threads``."""
+    from rcstat.distributed import Workers
+
+    return Workers(args.workers, args.ray_address, args.threads)

@@ -22,7 +22,10 @@ def progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int],
             now = time.perf_counter()
             if done == total or now - last >= every:
                 last = now
-                say(f"{done}/{total} {unit} ({now - started:.0f} s)")
+                spent = now - started
+                rate = done / spent if spent > 0 else 0.0
+                eta = f", ETA {(total - done) / rate:.0f} s" if rate and done < total else ""
+                say(f"{done}/{total} {unit} ({spent:.0f} s, {rate:.2f} {unit}/s{eta})")
 
         return line
     from tqdm import tqdm
@@ -66,16 +69,15 @@ def phases(total: int) -> Iterator[Callable[[str], None]]:
         bar.close()
 
 
-def load(
-    model: str | None, phase: Callable[[str], None] = lambda name: say(f"{name}…")
-) -> tuple[str, Any, Any]:
-    """``(name, model, tokenizer)`` of ``--model`` (the embedded default when absent), saying so."""
+def load(source, phase: Callable[[str], None] = lambda name: say(f"{name}…")) -> tuple[str, Any, Any]:
+    """``(name, model, tokenizer)`` of a :class:`~rcstat.models.loading.ModelSource` (the embedded
+    default when it names none), saying so."""
     from rcstat.models.embedded import DEFAULT_MODEL, embedded, is_prepared
-    from rcstat.models.loading import load_model, model_name
+    from rcstat.models.loading import model_name
 
-    shipped = embedded(model or DEFAULT_MODEL)
+    shipped = embedded(source.name or DEFAULT_MODEL)
     if shipped and not is_prepared(name=shipped.name):
         say(f"first run: converting the embedded {shipped.name} once (30–120 s)…")
-    phase(f"loading {model or DEFAULT_MODEL}")
-    loaded, tokenizer = load_model(model)
+    phase(f"loading {source.name or DEFAULT_MODEL}")
+    loaded, tokenizer = source.load()
     return model_name(loaded), loaded, tokenizer

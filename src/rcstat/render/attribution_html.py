@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rcstat.attribution.attributor import Attribution
 from rcstat.attribution.sources import sentence_spans
+from rcstat.options import DEFAULT_GRANULARITY
 from rcstat.render.page import escape, page
 
 STYLE = """
@@ -49,7 +50,7 @@ paint();
 """
 
 
-def render(result: Attribution, model: str, granularity: str = "sentence") -> str:
+def render(result: Attribution, model: str, granularity: str = DEFAULT_GRANULARITY) -> str:
     """The page for ``result``: every response sentence scored at every granularity."""
     sentences = sentence_spans(result.response) or [(0, len(result.response))]
     grans = list(result.sources)

@@ -13,6 +13,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -20,12 +21,13 @@ from rcstat.attribution.attributor import attribution
 from rcstat.attribution.features import Task, build_task, capture
 from rcstat.attribution.profile import HeadProfile, check_top_k, select_heads
 from rcstat.attribution.scoring import Scoring
+from rcstat.distributed import HERE, Workers, map_items
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.attribution.methods import METHODS, check_methods
 from rcstat.evaluation.attribution.scorers import Context, kind, method_scores
 from rcstat.evaluation.intervals import normal, wilson
-from rcstat.models.loading import model_name
+from rcstat.models.loading import ModelSource, model_name
 from rcstat.options import check_number
 
 
@@ -38,6 +40,94 @@ def response_logprobs(model, task: Task) -> torch.Tensor:
         logits = model(task.input_ids, logits_to_keep=keep).logits[0]
     logp = logits[positions - (task.input_ids.shape[1] - keep) - 1].log_softmax(-1)
     return logp.gather(-1, task.input_ids[0, positions][:, None])[:, 0]
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """What every example of a run does (picklable, so that Ray workers run it too)."""
+
+    methods: tuple[str, ...]
+    scoring: Scoring
+    profile: HeadProfile | None
+    ablations: int
+    ks: tuple[int, ...]
+    seed: int
+
+    def __call__(self, model, tokenizer, index: int, example: Example, faithful: int) -> list[dict]:
+        """One record per target span of example ``index``; log-prob drops on its first ``faithful``."""
+        scoring, top_k = self.scoring, self.scoring.top_k
+        rng = random.Random(self.seed * 1_000_003 + index)  # per example: the same on any worker
+        start = time.perf_counter()
+        task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
+        layers = model.config.num_hidden_layers
+        features = capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
+        pass_seconds = time.perf_counter() - start
+        result = attribution(task, features, [], granularities=("chunk",))
+        ctx = Context(
+            task,
+            features,
+            result.groups["chunk"],
+            select_heads(features.head_rc, top_k),
+            select_heads(features.head_rc, top_k, least=True),
+            self.profile.top(top_k) if self.profile else None,
+            scoring,
+        )
+        if len(ctx.groups) != len(example.chunks):
+            raise RCStatError("a chunk of the context holds no token")
+        prepared: dict[str, float] = {}  # seconds each method's own per-example set-up took
+        for name in self.methods:
+            if kind(name).prepare:
+                t0 = time.perf_counter()
+                ctx.state[name] = kind(name).prepare(model, tokenizer, example, self.ablations)
+                prepared[name] = time.perf_counter() - t0
+        # per-token log-probs of the response, with all chunks and without each removed set: a
+        # span's value is a sum over its rows, so one pass serves every span and method
+        full: torch.Tensor | None = None
+        ablated_logprobs: dict[frozenset[int], torch.Tensor] = {}
+        records = []
+        for number, target in enumerate(example.targets):
+            rows = result.rows(target.start, target.end)
+            record = {
+                "example": index,
+                "target": number,
+                "chunks": len(example.chunks),
+                "pass_seconds": pass_seconds if number == 0 else 0.0,
+                "methods": {},
+            }
+            for name in self.methods:
+                t0 = time.perf_counter()
+                scores = method_scores(name, ctx, rows, rng)
+                seconds = time.perf_counter() - t0
+                if number == 0:
+                    seconds += prepared.get(name, 0.0)
+                ranking = torch.argsort(scores, descending=True).tolist()
+                entry = {"top": ranking[0], "correct": ranking[0] in target.gold, "seconds": seconds}
+                if number < faithful:
+                    full = response_logprobs(model, task) if full is None else full
+                    for k in self.ks:
+                        removed = frozenset(ranking[:k])
+                        kept = [c for i, c in enumerate(example.chunks) if i not in removed]
+                        if not kept:
+                            continue
+                        if removed not in ablated_logprobs:
+                            ablated = build_task(model, tokenizer, kept, example.query, example.response)
+                            ablated_logprobs[removed] = response_logprobs(model, ablated)
+                        entry[f"drop@{k}"] = float(full[rows].sum() - ablated_logprobs[removed][rows].sum())
+                record["methods"][name] = entry
+            records.append(record)
+        return records
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """A picklable job for :func:`rcstat.distributed.map_items`: the model loaded once per worker."""
+
+    source: ModelSource
+    run: ExampleRun
+
+    def __call__(self):
+        model, tokenizer = self.source.load()
+        return lambda item: self.run(model, tokenizer, *item)
 
 
 def run_attribution_bench(
@@ -53,86 +143,40 @@ def run_attribution_bench(
     ks: Sequence[int] = (1, 3),
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    workers: Workers = HERE,
 ) -> list[dict]:
     """One record per target span: each method's top chunk, correctness, log-prob drops, time.
 
     ``scoring`` (default :class:`Scoring`) is how ``rcstat``, ``rcstat-calibrated`` and ``least-rc``
     score chunks; its ``top_k`` heads are also those of ``attention``. ``contextcite`` runs
     ``ablations`` forward passes of its own per example (the first span's time holds them).
+    With ``workers`` on Ray, the examples run on its actors, each loading the model; the records are
+    the same as in one process.
     """
     scoring = scoring or Scoring()
-    top_k = scoring.top_k
     check_methods(methods)
     needing = [m for m in methods if METHODS[m].needs_profile]
     if needing and profile is None:
         raise RCStatError(f"method {needing[0]} needs a head profile", option="profile")
-    check_top_k(model, top_k)
+    check_top_k(model, scoring.top_k)
     if profile is not None:
         profile.check(model, model_name(model))
     check_number("ablations", ablations, low=1, integer=True)
     for name in methods:
         if kind(name).require:
             kind(name).require()
-    rng = random.Random(seed)
-    layers = model.config.num_hidden_layers
+    run = ExampleRun(tuple(methods), scoring, profile, ablations, tuple(ks), seed)
+    items, before = [], 0
+    for index, example in enumerate(examples):  # log-prob drops on the run's first `faithfulness` spans
+        items.append((index, example, max(0, faithfulness - before)))
+        before += len(example.targets)
+    if workers.on_ray:
+        results = map_items(_Worker(ModelSource.of(model), run), items, workers)
+    else:
+        results = (run(model, tokenizer, *item) for item in items)
     records: list[dict] = []
-    for done, example in enumerate(examples, start=1):
-        start = time.perf_counter()
-        task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
-        features = capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
-        pass_seconds = time.perf_counter() - start
-        result = attribution(task, features, [], granularities=("chunk",))
-        ctx = Context(
-            task,
-            features,
-            result.groups["chunk"],
-            select_heads(features.head_rc, top_k),
-            select_heads(features.head_rc, top_k, least=True),
-            profile.top(top_k) if profile else None,
-            scoring,
-        )
-        if len(ctx.groups) != len(example.chunks):
-            raise RCStatError("a chunk of the context holds no token")
-        prepared: dict[str, float] = {}  # seconds each method's own per-example set-up took
-        for name in methods:
-            if kind(name).prepare:
-                t0 = time.perf_counter()
-                ctx.state[name] = kind(name).prepare(model, tokenizer, example, ablations)
-                prepared[name] = time.perf_counter() - t0
-        # per-token log-probs of the response, with all chunks and without each removed set: a
-        # span's value is a sum over its rows, so one pass serves every span and method
-        full: torch.Tensor | None = None
-        ablated_logprobs: dict[frozenset[int], torch.Tensor] = {}
-        for number, target in enumerate(example.targets):
-            rows = result.rows(target.start, target.end)
-            record = {
-                "example": done - 1,
-                "target": number,
-                "chunks": len(example.chunks),
-                "pass_seconds": pass_seconds if number == 0 else 0.0,
-                "methods": {},
-            }
-            for name in methods:
-                t0 = time.perf_counter()
-                scores = method_scores(name, ctx, rows, rng)
-                seconds = time.perf_counter() - t0
-                if number == 0:
-                    seconds += prepared.get(name, 0.0)
-                ranking = torch.argsort(scores, descending=True).tolist()
-                entry = {"top": ranking[0], "correct": ranking[0] in target.gold, "seconds": seconds}
-                if len(records) < faithfulness:
-                    full = response_logprobs(model, task) if full is None else full
-                    for k in ks:
-                        removed = frozenset(ranking[:k])
-                        kept = [c for i, c in enumerate(example.chunks) if i not in removed]
-                        if not kept:
-                            continue
-                        if removed not in ablated_logprobs:
-                            ablated = build_task(model, tokenizer, kept, example.query, example.response)
-                            ablated_logprobs[removed] = response_logprobs(model, ablated)
-                        entry[f"drop@{k}"] = float(full[rows].sum() - ablated_logprobs[removed][rows].sum())
-                record["methods"][name] = entry
-            records.append(record)
+    for done, example_records in enumerate(results, start=1):
+        records += example_records
         if progress:
             progress(done, len(examples))
     return records

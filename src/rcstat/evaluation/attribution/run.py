@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rcstat.attribution.scoring import Scoring
+from rcstat.distributed import HERE, Workers, require_ray
 from rcstat.evaluation.attribution.data import Dataset, Loaded, load_examples
 from rcstat.evaluation.attribution.methods import check_methods
 from rcstat.evaluation.provenance import git_commit
@@ -32,9 +33,12 @@ class AttributionBench:
     skip: int = 0
     limit: int | None = None
     strict: bool = False
+    workers: Workers = field(default=HERE, compare=False)
     command: Sequence[str] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        if self.workers.on_ray:
+            require_ray()  # before the model loads: one line when the extra is missing
         check_choice("dataset", self.dataset, Dataset)
         check_methods(self.methods)
         check_number("faithfulness", self.faithfulness, low=0, integer=True)
@@ -72,6 +76,7 @@ def run(
         ablations=bench.ablations,
         seed=bench.seed,
         progress=progress(len(examples), "examples") if progress else None,
+        workers=bench.workers,
     )
     meta = {
         "model": model_name,
@@ -86,5 +91,6 @@ def run(
         "profile": bench.profile,
         "commit": git_commit(),
         "command": "rcstat " + shlex.join(bench.command),
+        "workers": bench.workers.describe(),
     }
     return {**meta, "results": summarise(list(bench.methods), records), "records": records}

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from kvpress import BasePress
 
+from rcstat.distributed import HERE, Workers, map_items
 from rcstat.errors import RCStatError
 from rcstat.evaluation.kv.live import LiveRuns
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress, evidence_positions
@@ -26,6 +27,7 @@ from rcstat.evaluation.kv.samples import Sample
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import peak_extra_bytes
 from rcstat.kv.replay import record_prefill, replay
+from rcstat.models.loading import ModelSource
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
 from rcstat.presses.threshold_press import ThresholdPress
 
@@ -121,11 +123,13 @@ def run_kv_bench(
     *,
     log: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: Workers = HERE,
 ) -> list[dict]:
     """Score every press × ratio on every sample; returns one record per sample (see :func:`summarise`).
 
     With ``log``, records already there are reused (same configuration and samples required) and
-    new ones are appended as they finish.
+    new ones are appended as they finish. With ``workers`` on Ray, the samples run on its actors, each
+    loading the model; the records and the log are the same as in one process.
     """
     from transformers import pipeline
 
@@ -146,19 +150,38 @@ def run_kv_bench(
         total = context_ids.shape[1] + question_ids.shape[1] + budget
         if limit and total > limit:
             raise RCStatError(f"sample {number} needs {total} tokens; the model allows {limit}")
-        encoded.append((sample, context_ids, question_ids, budget))
+        encoded.append((number - 1, sample, context_ids, question_ids, budget))
     records = _resume(log, config, samples) if log else []
-    for index in range(len(records), len(encoded)):
-        sample, context_ids, question_ids, budget = encoded[index]
-        record = _run_sample(model, tokenizer, config, sample, context_ids, question_ids, budget)
-        record = {"index": index, "key": sample.key, "task": sample.task, **record}
+    todo = encoded[len(records) :]
+    if workers.on_ray:
+        results = map_items(_Worker(ModelSource.of(model), config), todo, workers)
+    else:
+        results = (_sample_record(model, tokenizer, config, *item) for item in todo)
+    for record in results:  # in the samples' order, wherever they ran
         records.append(record)
         if log:
             with log.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         if progress:
-            progress(index + 1, len(encoded))
+            progress(len(records), len(encoded))
     return records
+
+
+def _sample_record(model, tokenizer, config: Config, index: int, sample: Sample, *encoded) -> dict:
+    record = _run_sample(model, tokenizer, config, sample, *encoded)
+    return {"index": index, "key": sample.key, "task": sample.task, **record}
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """A picklable job for :func:`rcstat.distributed.map_items`: the model loaded once per worker."""
+
+    source: ModelSource
+    config: Config
+
+    def __call__(self) -> Callable[[tuple], dict]:
+        model, tokenizer = self.source.load()
+        return lambda item: _sample_record(model, tokenizer, self.config, *item)
 
 
 def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, question_ids, budget) -> dict:

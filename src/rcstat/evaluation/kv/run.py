@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rcstat.distributed import HERE, Workers, require_ray
 from rcstat.errors import RCStatError
 from rcstat.evaluation.kv.samples import Sample, load_samples
 from rcstat.evaluation.kv.tasks import check_tasks
@@ -39,9 +40,12 @@ class KVBench:
     limit: int | None = None
     strict: bool = False
     output: str | None = None
+    workers: Workers = field(default=HERE, compare=False)
     command: Sequence[str] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
+        if self.workers.on_ray:
+            require_ray()  # before the model loads: one line when the extra is missing
         parse_presses(self.presses, extra=("oracle",))
         if not self.ratios:
             raise RCStatError("give at least one compression ratio", option="compression_ratio")
@@ -103,7 +107,7 @@ def run(
     )
     log = Path(bench.output) / "log.jsonl" if bench.output else None
     update = progress(len(samples), "samples") if progress else None
-    records = run_kv_bench(model, tokenizer, samples, config, log=log, progress=update)
+    records = run_kv_bench(model, tokenizer, samples, config, log=log, progress=update, workers=bench.workers)
     meta = {
         "model": model_name,
         "data": bench.describe(),
@@ -111,7 +115,8 @@ def run(
         "query_aware": bench.query_aware,
         "command": "rcstat " + shlex.join(bench.command),
         "torch_threads": torch.get_num_threads(),
-        "options": {k: v for k, v in asdict(bench).items() if k != "command"},
+        "options": {k: v for k, v in asdict(bench).items() if k not in ("command", "workers")},
+        "workers": bench.workers.describe(),
         "skipped": [{"record": s.record, "reason": s.reason} for s in read[1]],
     }
     return {**meta, "results": summarise(config, records)}
