@@ -323,3 +323,71 @@ def test_a_press_refusing_a_short_context_is_one_line(tiny_checkpoint, tmp_path,
         assert cli.main([*argv, "--press", "snapkv", "--cache", cache]) == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith("rcstat: error: SnapKVPress refused the context: Query length"), err
+
+
+def test_generate_reports_the_cache_at_every_step(tiny_checkpoint, tmp_path, capsys) -> None:
+    context = tmp_path / "context.txt"
+    context.write_text(" ".join(CHUNKS * 6))
+    base = ["generate", "--context", str(context), "--query", "Repeat it.", "--model", tiny_checkpoint]
+    base += ["--max-new-tokens", "20"]
+    assert cli.main([*base, "--budget", "24", "--interval", "4", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) >= {"text", "press", "budget", "interval", "seconds_per_token", "steps", "model"}
+    assert record["press"] == "rcstat" and record["budget"] == "24 tokens" and record["interval"] == 4
+    steps = record["steps"]
+    assert [s["step"] for s in steps] == list(range(len(steps))) and len(steps) == record["generated_tokens"]
+    assert set(steps[0]) == {"step", "cache_tokens", "full_bytes", "held_bytes"}
+    assert all(s["cache_tokens"] <= 24 and s["held_bytes"] < s["full_bytes"] for s in steps)
+    assert cli.main([*base, "--press", "none", "--format", "json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["budget"] is None and full["steps"][-1]["cache_tokens"] > 24
+    page = tmp_path / "generation.html"
+    assert (
+        cli.main(
+            [
+                *base,
+                "--press",
+                "knorm",
+                "--compression-ratio",
+                "0.5",
+                "--format",
+                "html",
+                "--output",
+                str(page),
+            ]
+        )
+        == 0
+    )
+    shown = page.read_text()
+    assert shown.count("<polyline") == 2 and "<script" not in shown and "KnormPress" in shown
+    assert cli.main([*base, "--budget", "24"]) == 0
+    assert "press: rcstat   budget: 24 tokens" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--budget", "5000"], "a budget of 5000 tokens is not below the prompt's"),
+        (["--budget", "8", "--interval", "0"], "--interval: expected a positive integer"),
+        (["--budget", "8", "--interval", "8"], "leaves no room for 8 steps"),
+        (["--budget", "8", "--press", "nope"], "unknown press nope"),
+        (["--budget", "8", "--press", "pyramidkv"], "cannot compress while generating"),
+        (["--press", "rcstat"], "give one budget"),
+    ],
+)
+def test_generate_refuses_bad_input_in_one_line(extra, message, tiny_checkpoint, tmp_path, capsys) -> None:
+    from tests.cli.test_errors import fail
+
+    context = tmp_path / "context.txt"
+    context.write_text(" ".join(CHUNKS * 6))
+    argv = [
+        "generate",
+        "--context",
+        str(context),
+        "--query",
+        "Repeat it.",
+        "--model",
+        tiny_checkpoint,
+        *extra,
+    ]
+    assert message in fail(argv, capsys, alone=False)

@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   rcstat attribute --sources chunks.jsonl --query "Who won?" --span-text "Curie" --format json
   rcstat compress --context report.txt --query "What changed?" --compression-ratio 0.75 --press rcstat
   rcstat compress --context - --query "What changed?" --format html --output compression.html < report.txt
+  rcstat generate --context report.txt --query "Summarise the report." --budget 128 --format html
   rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json
   rcstat data fetch               # once: the haystack of the built-in KV tasks
   rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv
@@ -30,7 +31,7 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> Parser:
-    from rcstat.cli import attribute, bench, compress, data, demo, heads, model
+    from rcstat.cli import attribute, bench, compress, data, demo, generate, heads, model
 
     parser = Parser(
         prog="rcstat",
@@ -40,7 +41,7 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (model, demo, attribute, compress, heads, bench, data):
+    for module in (model, demo, attribute, compress, generate, heads, bench, data):
         module.register(sub)
     return parser
 

@@ -146,6 +146,23 @@ class RaggedLayer(DynamicLayer):
         self.k[r][h][n : n + q], self.v[r][h][n : n + q], self.pos[r][h][n : n + q] = k, v, pos
         self.count[r][h] = n + q
 
+    def retain(self, row: int, head: int, index: torch.Tensor, room: int = 0) -> None:
+        """Keep only entries ``index`` (ascending, into what the head holds now) of one row and head,
+        in fresh buffers with ``room`` free slots: what is evicted is freed at once, and ``room``
+        appended entries fit without growing."""
+        n = int(index.shape[0])
+        for store in (self.k, self.v, self.pos):
+            kept = store[row][head].new_empty(n + room, *store[row][head].shape[1:])
+            kept[:n] = store[row][head][index]
+            store[row][head] = kept
+        self.count[row][head] = n
+
+    def row_bytes(self, row: int) -> int:
+        """Bytes one row's buffers hold (keys, values, positions, room to grow included)."""
+        if not self.ragged:
+            return (self._keys[row].nbytes + self._values[row].nbytes) if self._keys is not None else 0
+        return sum(t.nbytes for store in (self.k, self.v, self.pos) for t in store[row])
+
     def _drop_before(self, position: int) -> None:
         """Forget entries at positions below ``position`` (positions are ascending per head)."""
         for r, row in enumerate(self.pos):

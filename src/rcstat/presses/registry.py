@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rcstat.errors import RCStatError
-from rcstat.options import check_number
+from rcstat.options import Scope, check_number
 
 FULL_CACHE = "none"
 DEFAULT_RATIO = 0.5  # what `rcstat compress`, `rcstat bench kv` and the demo evict unless told
@@ -74,6 +74,7 @@ class PressSpec:
     summary: str
     scorer: Callable[[], Any] | None = None
     live: bool = False
+    scope: Scope | None = None  # how its scorer shares a budget while generating; None: it cannot
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -82,11 +83,16 @@ class PressSpec:
 
 
 PRESSES: dict[str, PressSpec] = {
-    "rcstat": PressSpec(_rc(), "RC, one threshold ranked across every layer and head", _rc_scorer),
-    "rcstat-layer": PressSpec(
-        _rc(layer_adaptive=False), "RC, ranked across the heads of each layer (AdaKV)", _rc_scorer
+    "rcstat": PressSpec(
+        _rc(), "RC, one threshold ranked across every layer and head", _rc_scorer, scope="model"
     ),
-    "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer),
+    "rcstat-layer": PressSpec(
+        _rc(layer_adaptive=False),
+        "RC, ranked across the heads of each layer (AdaKV)",
+        _rc_scorer,
+        scope="layer",
+    ),
+    "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer, scope="head"),
     "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
     "adakv": PressSpec(_over("AdaKVPress", "SnapKVPress"), "AdaKV over SnapKV", _scorer("SnapKVPress")),
@@ -95,14 +101,21 @@ PRESSES: dict[str, PressSpec] = {
     ),
     "chunkkv": PressSpec(_over("ChunkKVPress", "SnapKVPress"), "ChunkKV over SnapKV", _scorer("SnapKVPress")),
     "pyramidkv": PressSpec(_scorer("PyramidKVPress"), "PyramidKV (SnapKV, budgets shrinking with depth)"),
-    "streaming_llm": PressSpec(_scorer("StreamingLLMPress"), "StreamingLLM", _scorer("StreamingLLMPress")),
-    "observed_attention": PressSpec(_scorer("ObservedAttentionPress"), "H2O (observed attention)"),
-    "tova": PressSpec(_scorer("TOVAPress"), "TOVA", _scorer("TOVAPress")),
-    "knorm": PressSpec(_scorer("KnormPress"), "key norm", _scorer("KnormPress")),
-    "expected_attention": PressSpec(
-        _scorer("ExpectedAttentionPress"), "expected attention", _scorer("ExpectedAttentionPress")
+    "streaming_llm": PressSpec(
+        _scorer("StreamingLLMPress"), "StreamingLLM", _scorer("StreamingLLMPress"), scope="head"
     ),
-    "keydiff": PressSpec(_scorer("KeyDiffPress"), "KeyDiff (key diversity)", _scorer("KeyDiffPress")),
+    "observed_attention": PressSpec(_scorer("ObservedAttentionPress"), "H2O (observed attention)"),
+    "tova": PressSpec(_scorer("TOVAPress"), "TOVA", _scorer("TOVAPress"), scope="head"),
+    "knorm": PressSpec(_scorer("KnormPress"), "key norm", _scorer("KnormPress"), scope="head"),
+    "expected_attention": PressSpec(
+        _scorer("ExpectedAttentionPress"),
+        "expected attention",
+        _scorer("ExpectedAttentionPress"),
+        scope="head",
+    ),
+    "keydiff": PressSpec(
+        _scorer("KeyDiffPress"), "KeyDiff (key diversity)", _scorer("KeyDiffPress"), scope="head"
+    ),
     "lagkv": PressSpec(_scorer("LagKVPress"), "LagKV (lag-relative statistics)", _scorer("LagKVPress")),
     "compactor": PressSpec(
         _scorer("CompactorPress"), "Compactor (leverage + attention)", _scorer("CompactorPress")
@@ -149,6 +162,30 @@ def parse_presses(names: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
             option="press",
         )
     return chosen
+
+
+def decoding_names() -> tuple[str, ...]:
+    """The presses that compress while generating (their scorers), the full cache first."""
+    return (FULL_CACHE, *(name for name, spec in PRESSES.items() if spec.scope))
+
+
+def make_decoding(name: str, budget, interval: int | None = None):
+    """The :class:`~rcstat.kv.generation.DecodingCompression` of press ``name`` at ``budget``
+    (``None`` for the full cache); every ``interval`` generated tokens (its default when ``None``)."""
+    from rcstat.kv.generation import DecodingCompression
+
+    (name,) = parse_presses([name])
+    if name == FULL_CACHE:
+        return None
+    spec = PRESSES[name]
+    if spec.scope is None:
+        raise RCStatError(
+            f"press {name} cannot compress while generating (it has no scorer to rerun); choose from "
+            f"{', '.join(decoding_names())}",
+            option="press",
+        )
+    extra = {"interval": interval} if interval is not None else {}
+    return DecodingCompression(spec.scorer(), budget, spec.scope, **extra)
 
 
 def make_press(name: str, compression_ratio: float = DEFAULT_RATIO, threshold: float | None = None):

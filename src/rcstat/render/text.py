@@ -35,6 +35,26 @@ def compression_text(record: dict) -> str:
     )
 
 
+def generation_text(record: dict) -> str:
+    """A generation under compression (``GenerationReport.to_dict()``): text, budget, bytes, time."""
+    steps = record["steps"]
+    peak = max(s["held_bytes"] for s in steps)
+    final = steps[-1]
+    return "\n".join(
+        [
+            record["text"],
+            "",
+            f"press: {record['press']}   budget: {record['budget'] or 'none (the full cache)'}   "
+            f"interval: {record['interval'] or '-'}",
+            f"prompt {record['prompt_tokens']} tokens, generated {record['generated_tokens']}; "
+            f"{record['seconds_per_token'] * 1000:.1f} ms per token (scoring and eviction "
+            f"{record['compress_seconds']:.2f} s in all)",
+            f"KV bytes at the last step: {final['held_bytes'] / MIB:.2f} MiB held, "
+            f"{final['full_bytes'] / MIB:.2f} MiB uncompressed; most held at any step {peak / MIB:.2f} MiB",
+        ]
+    )
+
+
 def demo_text(record: dict) -> str:
     """The demo (``DemoResult.to_dict()``)."""
     lines = [
