@@ -1,11 +1,14 @@
-"""Test configuration: the hub is off, and every family of tiny model is a fixture."""
+"""Test configuration: the hub is off, every family of tiny model is a fixture, and so is a tiny
+checkpoint saved with the embedded tokenizer (for the commands)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import torch
 
+from rcstat.models import embedded
 from tests.helpers import FAMILIES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach for the hub
@@ -14,3 +17,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach for the 
 @pytest.fixture(params=FAMILIES)
 def family(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """A 3-layer random Llama with the default model's tokenizer and chat template (needs it prepared)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded.prepare_default_model())
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    path = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

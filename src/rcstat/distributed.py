@@ -53,6 +53,32 @@ def map_items(factory: Factory, items: Iterable[Any], workers: Workers = HERE) -
     yield from _ray_map(factory, list(items), workers)
 
 
+@dataclass(frozen=True)
+class ModelJob:
+    """A picklable job whose workers load ``source``'s model once, then run
+    ``fn(model, tokenizer, *args, *item)`` for each item."""
+
+    source: Any  # a rcstat.models.loading.ModelSource
+    fn: Callable[..., Any]
+    args: tuple = ()
+
+    def __call__(self) -> Callable[[Any], Any]:
+        model, tokenizer = self.source.load()
+        return lambda item: self.fn(model, tokenizer, *self.args, *item)
+
+
+def map_model(
+    model, tokenizer, fn: Callable[..., Any], args: tuple, items: Iterable[tuple], workers: Workers = HERE
+) -> Iterator[Any]:
+    """``fn(model, tokenizer, *args, *item)`` for every item, in order: with this model here, or on
+    Ray workers that each load the same model again (:meth:`ModelSource.of`)."""
+    if not workers.on_ray:
+        return (fn(model, tokenizer, *args, *item) for item in items)
+    from rcstat.models.loading import ModelSource
+
+    return map_items(ModelJob(ModelSource.of(model), fn, args), items, workers)
+
+
 def require_ray():
     """``ray`` (with Ray Data), or one clear line saying how to get it."""
     try:

@@ -64,3 +64,13 @@ def check_number(
         right = ")" if high_open else "]"
         span = f"{left}{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}{right}"
         raise RCStatError(f"{name} must be in {span}, got {value!r}", option=name)
+
+
+def check_room(tokens: int, interval: int) -> None:
+    """A budget of ``tokens`` entries per head must leave room for ``interval`` steps between
+    compressions while generating."""
+    if tokens <= interval:
+        raise RCStatError(
+            f"a budget of {tokens} tokens leaves no room for {interval} steps between compressions",
+            option="interval",
+        )

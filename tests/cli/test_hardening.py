@@ -198,21 +198,23 @@ def test_unreadable_files_and_directories_are_named(tmp_path, capsys, monkeypatc
 
 
 def test_a_resume_log_cut_short_resumes_and_a_broken_one_is_refused(tmp_path) -> None:
-    from rcstat.evaluation.kv.bench import Config, _resume
+    from rcstat.evaluation.kv.bench import Config
     from rcstat.evaluation.kv.samples import Sample
+    from rcstat.evaluation.runlog import resume
 
-    config = Config.create(["none"], [0.5], False, 8)
+    header = {"config": Config.create(["none"], [0.5], False, 8).record()}
     samples = [Sample("c", "q", ("a",)), Sample("d", "r", ("b",))]
+    keys = [s.key for s in samples]
     log = tmp_path / "log.jsonl"
-    assert _resume(log, config, samples) == []
+    assert resume(log, header, keys) == []
     record = {"index": 0, "key": samples[0].key, "results": {}}
-    header = log.read_text()
-    log.write_text(header + json.dumps(record) + "\n" + '{"index": 1, "key": "cut')
-    assert _resume(log, config, samples) == [record]
-    assert log.read_text() == header + json.dumps(record) + "\n"  # the cut line is gone
-    log.write_text(header + "garbage\n" + json.dumps(record) + "\n")
+    first = log.read_text()
+    log.write_text(first + json.dumps(record) + "\n" + '{"index": 1, "key": "cut')
+    assert resume(log, header, keys) == [record]
+    assert log.read_text() == first + json.dumps(record) + "\n"  # the cut line is gone
+    log.write_text(first + "garbage\n" + json.dumps(record) + "\n")
     with pytest.raises(RCStatError, match=r"log\.jsonl:2: not a record of this benchmark's log"):
-        _resume(log, config, samples)
+        resume(log, header, keys)
 
 
 def test_ctrl_c_at_any_moment_is_one_line_and_130(monkeypatch, capsys) -> None:

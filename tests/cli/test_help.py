@@ -11,11 +11,13 @@ COMMANDS = [
     ["demo"],
     ["attribute"],
     ["compress"],
+    ["generate"],
     ["heads", "calibrate"],
     ["heads", "plot"],
     ["heads", "histogram"],
     ["bench", "kv"],
     ["bench", "attribution"],
+    ["bench", "decoding"],
     ["data", "fetch"],
 ]
 PROBE = """

@@ -46,10 +46,12 @@ def test_a_batch_generates_what_each_sequence_generates_alone(family: str) -> No
     model's near-ties then flip the odd token."""
     model = tiny_model(family).double()
     batch = prompts(48, 31, 40)
+    batch.append(batch[0])  # a prompt two rows share is prefilled once
     setups = [
         lambda: rc(Budget(tokens=16)),
         lambda: rc(Budget(ratio=0.6), scope="layer", interval=3),
         lambda: DecodingCompression(KnormPress(), Budget(tokens=12), interval=2),
+        lambda: None,
     ]
     together = generate(model, batch, [make() for make in setups], 24)
     for prompt, make, got in zip(batch, setups, together, strict=True):

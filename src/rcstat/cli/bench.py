@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcstat.cli import bench_attribution, bench_kv
+from rcstat.cli import bench_attribution, bench_decoding, bench_kv
 from rcstat.cli.common import group
 
 
@@ -14,6 +14,8 @@ def register(sub) -> None:
         "BENCHMARK",
         "rcstat bench kv --task needle --per-task 5 --press rcstat,snapkv,none",
         "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention",
+        "rcstat bench decoding --task copy --per-task 5 --budget 64,128 --press rcstat,knorm",
     )
     bench_kv.register(benchmarks)
     bench_attribution.register(benchmarks)
+    bench_decoding.register(benchmarks)

@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from kvpress import ScorerPress
@@ -34,7 +35,7 @@ from torch import nn
 from rcstat.errors import RCStatError
 from rcstat.kv.ragged import RaggedCache, RaggedLayer, ragged_attention
 from rcstat.models.logits import attention_layers, is_sliding
-from rcstat.options import DEFAULT_HISTORY, DEFAULT_INTERVAL, Scope, check_choice, check_number
+from rcstat.options import DEFAULT_HISTORY, DEFAULT_INTERVAL, Scope, check_choice, check_number, check_room
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,8 @@ class DecodingCompression:
         check_choice("scope", self.scope, Scope)
         check_number("interval", self.interval, low=1, integer=True)
         check_number("history", self.history, low=1, integer=True)
-        if self.budget.tokens is not None and self.budget.tokens <= self.interval:
-            raise RCStatError(
-                f"a budget of {self.budget.tokens} tokens leaves no room for {self.interval} steps "
-                "between compressions",
-                option="interval",
-            )
+        if self.budget.tokens is not None:
+            check_room(self.budget.tokens, self.interval)
 
 
 @dataclass(frozen=True)
@@ -124,6 +121,7 @@ class Generated:
     compress_seconds: float = 0.0  # this sequence's scoring and eviction
     prefill_seconds: float = 0.0  # the batch's prefill
     decode_seconds: float = 0.0  # the batch's generation after the prefill, compression included
+    clock: list[float] = field(default_factory=list)  # seconds after the prefill as each token came
 
 
 @dataclass
@@ -140,12 +138,12 @@ class _Row:
 
 
 class _Recent:
-    """The last ``size`` inputs (hidden states, rotary embeddings) of every attention layer."""
+    """The last ``size`` inputs (hidden states, rotary ``cos`` and ``sin``) of every attention layer,
+    kept as the chunks each forward gave (appending costs nothing per step) and joined when read."""
 
     def __init__(self, model: nn.Module, size: int) -> None:
         self.size = size
-        self.hidden: dict[int, torch.Tensor] = {}
-        self.rope: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.chunks: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
         self.hooks = [
             la.module.register_forward_hook(self._hook(la.index), with_kwargs=True)
             for la in attention_layers(model)
@@ -154,13 +152,26 @@ class _Recent:
     def _hook(self, index: int) -> Callable:
         def keep(module: nn.Module, args: tuple, kwargs: dict, output) -> None:
             hidden, (cos, sin) = kwargs["hidden_states"], kwargs["position_embeddings"]
-            if index in self.hidden:
-                hidden = torch.cat([self.hidden[index], hidden], 1)
-                cos, sin = (torch.cat([a, b], 1) for a, b in zip(self.rope[index], (cos, sin), strict=True))
-            self.hidden[index] = hidden[:, -self.size :].detach()
-            self.rope[index] = (cos[:, -self.size :].detach(), sin[:, -self.size :].detach())
+            chunks = self.chunks.setdefault(index, [])
+            chunks.append((hidden.detach(), cos.detach(), sin.detach()))
+            while sum(c[0].shape[1] for c in chunks[1:]) >= self.size:  # the oldest is no longer needed
+                chunks.pop(0)
 
         return keep
+
+    def rows(
+        self, index: int, row: int, count: int
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The last ``count`` inputs of batch row ``row`` to layer ``index``: hidden states and rope."""
+        joined = [
+            torch.cat([c[i][row : row + 1] for c in self.chunks[index]], 1)[:, -count:] for i in range(3)
+        ]
+        return joined[0], (joined[1], joined[2])
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep ``rows`` of the batch (repeating a row that several sequences share)."""
+        for chunks in self.chunks.values():
+            chunks[:] = [tuple(t[rows] for t in chunk) for chunk in chunks]
 
     def remove(self) -> None:
         for hook in self.hooks:
@@ -193,10 +204,6 @@ def generate(
                 option="budget",
             )
     width = max(lengths)
-    ids = torch.full((len(prompts), width), 0, dtype=torch.long, device=device)
-    mask = torch.zeros_like(ids)
-    for r, prompt in enumerate(prompts):
-        ids[r, width - lengths[r] :], mask[r, width - lengths[r] :] = prompt.to(device), 1
     rows = [
         _Row(r, width - n, n, c, Generated(prompt_tokens=n, tokens=[]))
         for r, (n, c) in enumerate(zip(lengths, compressions, strict=True))
@@ -210,18 +217,7 @@ def generate(
     started = time.perf_counter()
     try:
         with torch.no_grad(), ragged_attention(model):
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=cache,
-                logits_to_keep=1,
-            )
-            for layer in cache.layers:  # padding is dropped before anything is scored or kept
-                keys, values = layer.keys, layer.values
-                slots = torch.arange(width, device=device).expand(keys.shape[:3])
-                layer.keep(keys, values, mask.bool()[:, None, :].expand(keys.shape[:3]), slots, width)
+            out = _prefill(model, prompts, cache, recent, width, device)
             prefilled = time.perf_counter()
             for step in range(max_new_tokens + 1):
                 for row in rows:
@@ -236,9 +232,11 @@ def generate(
                 if step == max_new_tokens:
                     break
                 nxt = out.logits[:, -1].argmax(-1)
+                now = time.perf_counter() - prefilled
                 for row in rows:
                     if not row.done:
                         row.out.tokens.append(int(nxt[row.index]))
+                        row.out.clock.append(now)
                         row.done = int(nxt[row.index]) in stops or step + 1 == max_new_tokens
                 if all(row.done for row in rows):  # the last token is never fed: its step is the last
                     break
@@ -258,6 +256,31 @@ def generate(
     for row in rows:
         row.out.prefill_seconds, row.out.decode_seconds = prefilled - started, time.perf_counter() - prefilled
     return [row.out for row in rows]
+
+
+def _prefill(model, prompts, cache: RaggedCache, recent: _Recent, width: int, device) -> Any:
+    """One left-padded prefill of the distinct prompts (a prompt several rows share runs once), its
+    cache, logits and recent inputs then given to every row; padding is dropped before anything is
+    scored or kept."""
+    distinct: dict[tuple[int, ...], int] = {}
+    source = torch.tensor([distinct.setdefault(tuple(p.tolist()), len(distinct)) for p in prompts])
+    firsts = [prompts[int((source == u).nonzero()[0])] for u in range(len(distinct))]
+    ids = torch.zeros(len(firsts), width, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for u, prompt in enumerate(firsts):
+        ids[u, width - prompt.shape[-1] :], mask[u, width - prompt.shape[-1] :] = prompt.to(device), 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1
+    )
+    source, keep = source.to(device), mask.bool()[source.to(device)]
+    for layer in cache.layers:
+        keys, values = layer.keys[source], layer.values[source]
+        slots = torch.arange(width, device=device).expand(keys.shape[:3])
+        layer.keep(keys, values, keep[:, None, :].expand(keys.shape[:3]), slots, width)
+    recent.select(source)
+    out.logits = out.logits[source]
+    return out
 
 
 def _attach_rotary(model: nn.Module, modules) -> None:
@@ -335,8 +358,7 @@ def _scores(
         keys[0, h, width - n :], values[0, h, width - n :] = k, v
         padding[h, : width - n] = True
         first[h, width - n :] = pos.long() - row.pad  # positions in the sequence itself
-    hidden = recent.hidden[index][r : r + 1, -seen:]
-    cos, sin = (t[r : r + 1, -seen:] for t in recent.rope[index])
+    hidden, (cos, sin) = recent.rows(index, r, seen)
     kwargs = {
         "position_embeddings": (cos, sin),
         "cache_position": torch.arange(slot - seen, slot, device=keys.device),

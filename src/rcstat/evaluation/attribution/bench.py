@@ -21,13 +21,13 @@ from rcstat.attribution.attributor import attribution
 from rcstat.attribution.features import Task, build_task, capture
 from rcstat.attribution.profile import HeadProfile, check_top_k, select_heads
 from rcstat.attribution.scoring import Scoring
-from rcstat.distributed import HERE, Workers, map_items
+from rcstat.distributed import HERE, Workers, map_model
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.attribution.methods import METHODS, check_methods
 from rcstat.evaluation.attribution.scorers import Context, kind, method_scores
 from rcstat.evaluation.intervals import normal, wilson
-from rcstat.models.loading import ModelSource, model_name
+from rcstat.models.loading import model_name
 from rcstat.options import check_number
 
 
@@ -118,18 +118,6 @@ class ExampleRun:
         return records
 
 
-@dataclass(frozen=True)
-class _Worker:
-    """A picklable job for :func:`rcstat.distributed.map_items`: the model loaded once per worker."""
-
-    source: ModelSource
-    run: ExampleRun
-
-    def __call__(self):
-        model, tokenizer = self.source.load()
-        return lambda item: self.run(model, tokenizer, *item)
-
-
 def run_attribution_bench(
     model,
     tokenizer,
@@ -170,10 +158,7 @@ def run_attribution_bench(
     for index, example in enumerate(examples):  # log-prob drops on the run's first `faithfulness` spans
         items.append((index, example, max(0, faithfulness - before)))
         before += len(example.targets)
-    if workers.on_ray:
-        results = map_items(_Worker(ModelSource.of(model), run), items, workers)
-    else:
-        results = (run(model, tokenizer, *item) for item in items)
+    results = map_model(model, tokenizer, run, (), items, workers)
     records: list[dict] = []
     for done, example_records in enumerate(results, start=1):
         records += example_records

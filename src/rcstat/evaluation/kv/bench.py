@@ -9,7 +9,6 @@ where it stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,15 +18,15 @@ from pathlib import Path
 import torch
 from kvpress import BasePress
 
-from rcstat.distributed import HERE, Workers, map_items
+from rcstat.distributed import HERE, Workers
 from rcstat.errors import RCStatError
 from rcstat.evaluation.kv.live import LiveRuns
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress, evidence_positions
 from rcstat.evaluation.kv.samples import Sample
+from rcstat.evaluation.runlog import run_samples
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import peak_extra_bytes
 from rcstat.kv.replay import record_prefill, replay
-from rcstat.models.loading import ModelSource
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
 from rcstat.presses.threshold_press import ThresholdPress
 
@@ -151,37 +150,24 @@ def run_kv_bench(
         if limit and total > limit:
             raise RCStatError(f"sample {number} needs {total} tokens; the model allows {limit}")
         encoded.append((number - 1, sample, context_ids, question_ids, budget))
-    records = _resume(log, config, samples) if log else []
-    todo = encoded[len(records) :]
-    if workers.on_ray:
-        results = map_items(_Worker(ModelSource.of(model), config), todo, workers)
-    else:
-        results = (_sample_record(model, tokenizer, config, *item) for item in todo)
-    for record in results:  # in the samples' order, wherever they ran
-        records.append(record)
-        if log:
-            with log.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-        if progress:
-            progress(len(records), len(encoded))
-    return records
+    header, keys = {"config": config.record()}, [s.key for s in samples]
+    return run_samples(
+        model,
+        tokenizer,
+        _sample_record,
+        (config,),
+        encoded,
+        log=log,
+        header=header,
+        keys=keys,
+        progress=progress,
+        workers=workers,
+    )
 
 
 def _sample_record(model, tokenizer, config: Config, index: int, sample: Sample, *encoded) -> dict:
     record = _run_sample(model, tokenizer, config, sample, *encoded)
     return {"index": index, "key": sample.key, "task": sample.task, **record}
-
-
-@dataclass(frozen=True)
-class _Worker:
-    """A picklable job for :func:`rcstat.distributed.map_items`: the model loaded once per worker."""
-
-    source: ModelSource
-    config: Config
-
-    def __call__(self) -> Callable[[tuple], dict]:
-        model, tokenizer = self.source.load()
-        return lambda item: _sample_record(model, tokenizer, self.config, *item)
 
 
 def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, question_ids, budget) -> dict:
@@ -239,43 +225,3 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
         "decode_seconds": decode,
         "results": results,
     }
-
-
-def _resume(log: Path, config: Config, samples: Sequence[Sample]) -> list[dict]:
-    """The records of a log written by the same configuration on the same samples.
-
-    A last line cut short (the write an interruption stopped) is dropped from the file; any other
-    line that is not a record is refused with its number.
-    """
-    header = {"config": config.record()}
-    if not log.exists():
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(json.dumps(header) + "\n", encoding="utf-8")
-        return []
-    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
-    parsed = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            parsed.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines) and not line.endswith("\n") and number > 1:
-                log.write_text("".join(lines[:-1]), encoding="utf-8")  # keep only whole records
-                break
-            raise RCStatError(
-                f"{log}:{number}: not a record of this benchmark's log; use another output"
-            ) from None
-    if not parsed or parsed[0] != json.loads(json.dumps(header)):
-        raise RCStatError(f"{log} was written by a run with other presses or options; use another output")
-    records = parsed[1:]
-    for number, record in enumerate(records, start=2):
-        if (
-            not isinstance(record, dict)
-            or not isinstance(record.get("index"), int)
-            or "results" not in record
-        ):
-            raise RCStatError(f"{log}:{number}: not a record of this benchmark's log; use another output")
-        if record["index"] >= len(samples) or samples[record["index"]].key != record.get("key"):
-            raise RCStatError(
-                f"{log}: sample {record['index']} differs from the data now; use another output"
-            )
-    return records

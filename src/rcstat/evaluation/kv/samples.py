@@ -61,12 +61,21 @@ class KVRecord(Schema):
     evidence: tuple[Text, ...] = ()
 
 
+class OpenRecord(KVRecord):
+    """A record whose ``answers`` may be left out (the decoding benchmark scores fidelity without them)."""
+
+    answers: Annotated[
+        list[Text], BeforeValidator(lambda v: [v] if isinstance(v, str) else v), Field(default_factory=list)
+    ]
+
+
 def load_samples(
-    path: str | Path, limit: int | None = None, strict: bool = False
+    path: str | Path, limit: int | None = None, strict: bool = False, schema: type[KVRecord] = KVRecord
 ) -> tuple[list[Sample], list[Skipped]]:
     """Samples from KV-benchmark JSONL (see the module docstring), and the records skipped because
-    they do not fit it (``strict``: the first misfit is the error); at least one must fit."""
-    records = read_records(path, KVRecord, strict)
+    they do not fit it (``strict``: the first misfit is the error); at least one must fit.
+    ``schema``: :class:`OpenRecord` where answers are optional."""
+    records = read_records(path, schema, strict)
     records.require(len(records.rows))
     samples = [
         Sample(

@@ -1,0 +1,1 @@
+"""The decoding benchmark: compression while generating (``rcstat bench decoding``)."""
