@@ -23,6 +23,7 @@ Granularity = Literal["token", "sentence", "chunk"]  # attribution: what a sourc
 DEFAULT_GRANULARITY: Granularity = "sentence"
 Scope = Literal["head", "layer", "model"]  # compressing while generating: how one budget is shared
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
+DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)
 DEFAULT_HISTORY = 128  # recent hidden states a scorer sees while generating (g')
 CacheKind = Literal["ragged", "masked"]  # how a compressed cache holds per-head budgets
 DType = Literal["auto", "float32", "bfloat16", "float16"]  # a loaded model's; auto: bfloat16 on a GPU

@@ -391,3 +391,69 @@ def test_generate_refuses_bad_input_in_one_line(extra, message, tiny_checkpoint,
         *extra,
     ]
     assert message in fail(argv, capsys, alone=False)
+
+
+def test_cite_text_json_and_html(tiny_checkpoint, tmp_path, capsys) -> None:
+    argv = [*attribute_argv(tmp_path, tiny_checkpoint)[1:], "--response", "Curie won. The Rhine rises."]
+    assert cli.main(["cite", *argv, "--format", "json", "--margin", "0"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"model", "response", "margin", "sentences", "sources"}
+    assert [s["text"] for s in record["sentences"]] == ["Curie won.", "The Rhine rises."]
+    assert all(s["citations"] for s in record["sentences"]) and len(record["sources"]) == 3
+    assert cli.main(["cite", *argv, "--margin", "0"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Curie won. [") and "\n[1] The Rhine rises in the Swiss Alps." in text
+    page = tmp_path / "cited.html"
+    assert cli.main(["cite", *argv, "--margin", "0", "--format", "html", "--output", str(page)]) == 0
+    shown = page.read_text()
+    assert 'href="#source-' in shown and 'id="source-3"' in shown and "<script" not in shown
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--response", " "], "the response is empty"),
+        (["--margin", "nan"], "--margin"),
+    ],
+)
+def test_cite_refuses_bad_input_in_one_line(extra, message, tiny_checkpoint, tmp_path, capsys) -> None:
+    from tests.cli.test_errors import fail
+
+    argv = ["cite", *attribute_argv(tmp_path, tiny_checkpoint)[1:], *extra]
+    assert message in fail(argv, capsys, alone=False)
+
+
+def test_cite_refuses_no_sources_and_a_long_context(tiny_checkpoint, tmp_path, capsys) -> None:
+    from tests.cli.test_errors import fail
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    argv = ["cite", "--sources", str(empty), "--query", "q", "--model", tiny_checkpoint]
+    assert "the file is empty" in fail(argv, capsys)
+    long = tmp_path / "long.txt"
+    long.write_text("word " * 700)
+    argv = ["cite", "--context", str(long), "--query", "q", "--response", "x", "--model", tiny_checkpoint]
+    assert "the model allows 512" in fail(argv, capsys, alone=False)
+
+
+def test_bench_citations_sweeps_margins(tiny_checkpoint, tmp_path, capsys) -> None:
+    row = {
+        "question": "Who?",
+        "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
+        "title1": "A",
+        "source1": "Ada wrote it.",
+        "title2": "B",
+        "source2": "Bo read it.",
+        "title3": "C",
+        "source3": "Cy.",
+    }
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    out = tmp_path / "c.json"
+    argv = ["bench", "citations", "--dataset", "quotesum", "--data", str(data), "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--margin", "0,1e6", "--output", str(out), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [r["margin"] for r in rows] == [0, 1e6]
+    assert rows[0]["gold"] == 2 and rows[0]["citations"] >= 2 and rows[1]["citations"] == 0
+    assert 0 <= rows[0]["precision"] <= 1 and rows[0]["f1"] >= 0
+    assert json.loads(out.read_text())["records"][0]["counts"]["0.0"][3] == 2

@@ -10,6 +10,7 @@ COMMANDS = [
     ["model", "prepare"],
     ["demo"],
     ["attribute"],
+    ["cite"],
     ["compress"],
     ["generate"],
     ["heads", "calibrate"],
@@ -18,6 +19,7 @@ COMMANDS = [
     ["bench", "kv"],
     ["bench", "attribution"],
     ["bench", "decoding"],
+    ["bench", "citations"],
     ["data", "fetch"],
 ]
 PROBE = """

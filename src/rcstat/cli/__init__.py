@@ -31,7 +31,7 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> Parser:
-    from rcstat.cli import attribute, bench, compress, data, demo, generate, heads, model
+    from rcstat.cli import attribute, bench, cite, compress, data, demo, generate, heads, model
 
     parser = Parser(
         prog="rcstat",
@@ -41,7 +41,7 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (model, demo, attribute, compress, generate, heads, bench, data):
+    for module in (model, demo, attribute, cite, compress, generate, heads, bench, data):
         module.register(sub)
     return parser
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcstat.cli import bench_attribution, bench_decoding, bench_kv
+from rcstat.cli import bench_attribution, bench_citations, bench_decoding, bench_kv
 from rcstat.cli.common import group
 
 
@@ -19,3 +19,4 @@ def register(sub) -> None:
     bench_kv.register(benchmarks)
     bench_attribution.register(benchmarks)
     bench_decoding.register(benchmarks)
+    bench_citations.register(benchmarks)

@@ -148,3 +148,19 @@ def attribution_bench_table(result: dict) -> str:
             f"{drops[1]} | {r['seconds_per_example']:.2f} |"
         )
     return "\n".join(lines + skipped_line(result))
+
+
+def citations_table(result: dict) -> str:
+    """A citation benchmark run: one markdown row per margin."""
+    lines = [
+        f"model {result['model']}, {result['dataset']} {result['data']} ({result['examples']} examples)",
+        "| margin | precision | 95% CI | recall | 95% CI | F1 | citations | gold |",
+        "|---:|---:|---|---:|---|---:|---:|---:|",
+    ]
+    for r in result["results"]:
+        (pl, ph), (rl, rh) = r["precision_ci95"], r["recall_ci95"]
+        lines.append(
+            f"| {r['margin']:g} | {_num(r['precision'])} | [{pl:.3f}, {ph:.3f}] | {_num(r['recall'])} | "
+            f"[{rl:.3f}, {rh:.3f}] | {r['f1']:.3f} | {r['citations']} | {r['gold']} |"
+        )
+    return "\n".join(lines + skipped_line(result))

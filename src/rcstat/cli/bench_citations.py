@@ -1,0 +1,76 @@
+"""``rcstat bench citations``: citation precision and recall over margins, on VeriGran or QuoteSum."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rcstat.cli.common import check_output, command, say
+from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, model_source, numbers, scoring
+from rcstat.cli.progress import load, progress
+from rcstat.evaluation.attribution.data import Dataset
+from rcstat.options import choices
+
+MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+
+
+def register(sub) -> None:
+    bench = command(
+        sub,
+        "citations",
+        "citations: precision and recall of rcstat cite over a sweep of margins",
+        "Cite every annotated sentence of each response at each margin and compare with the chunks its "
+        "annotations name: precision, recall (95%% Wilson intervals over pooled counts) and F1.",
+        "rcstat bench citations --dataset quotesum --data dev.jsonl --limit 40 --margin 0,1,2,3",
+    )
+    bench.add_argument("--dataset", choices=choices(Dataset), required=True)
+    bench.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
+    bench.add_argument(
+        "--margin", type=numbers(float), default=MARGINS, help="margins to sweep, comma-separated"
+    )
+    bench.add_argument("--skip", type=NON_NEGATIVE, default=0, help="leave out the first N examples")
+    bench.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
+    bench.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
+    add_scoring(bench)
+    add_model(bench)
+    bench.add_argument("--output", help="write results and per-example counts to this JSON file")
+    bench.add_argument("--format", choices=("table", "json"), default="table")
+    bench.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from rcstat.evaluation.attribution.citations import run_citation_bench, summarise_citations
+    from rcstat.evaluation.attribution.data import load_examples
+    from rcstat.evaluation.provenance import git_commit
+    from rcstat.io import write_atomic
+    from rcstat.render.text import citations_table
+
+    check_output(args.output)
+    loaded = load_examples(args.dataset, args.data, args.limit, args.skip, args.strict)
+    name, model, tokenizer = load(model_source(args))
+    how = scoring(args)
+    records = run_citation_bench(
+        model, tokenizer, loaded.examples, args.margin, how, progress(len(loaded.examples), "examples")
+    )
+    result = {
+        "model": name,
+        "dataset": args.dataset,
+        "data": str(args.data),
+        "skip": args.skip,
+        "examples": len(loaded.examples),
+        **loaded.record(),
+        "scoring": repr(how),
+        "commit": git_commit(),
+        "command": "rcstat " + shlex.join(args.argv),
+        "results": summarise_citations(records, args.margin),
+        "records": records,
+    }
+    if args.output:
+        write_atomic(Path(args.output), (json.dumps(result) + "\n").encode())
+        say(f"wrote {args.output}")
+    summary = {k: v for k, v in result.items() if k != "records"}
+    print(json.dumps(summary, indent=2) if args.format == "json" else citations_table(result))
+    return 0

@@ -1,0 +1,67 @@
+"""``rcstat cite``: the response (generated when not given) with a citation ``[n]`` after each sentence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rcstat.cli.common import check_output, command, emit
+from rcstat.cli.options import add_model, add_scoring, model_source, number, scoring
+from rcstat.cli.progress import load, phases
+from rcstat.options import DEFAULT_CITE_MARGIN
+
+
+def register(sub) -> None:
+    cite = command(
+        sub,
+        "cite",
+        "cite the sources of each sentence of a response",
+        "Attribute every sentence of the response (generated greedily when not given) in one forward pass "
+        "and put [n] after it for each source scoring within the margin of its best source (none when the "
+        "best does not lead the median source by the margin).",
+        'rcstat cite --sources chunks.jsonl --query "Who won?"',
+        'rcstat cite --context notes.txt --query "What changed?" --response "…" --format json',
+        'rcstat cite --sources chunks.jsonl --query "…" --format html --output cited.html',
+    )
+    given = cite.add_mutually_exclusive_group(required=True)
+    given.add_argument("--context", help="context text file (- for stdin); sources are its sentences")
+    given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line (- for stdin)')
+    cite.add_argument("--query", required=True)
+    cite.add_argument("--response", help="the response to cite (generated greedily when absent)")
+    cite.add_argument(
+        "--margin",
+        type=number(float),
+        default=DEFAULT_CITE_MARGIN,
+        help="cite sources within this of the best, when the best leads the median by as much (dev-chosen)",
+    )
+    add_scoring(cite)
+    cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
+    add_model(cite)
+    cite.add_argument("--format", choices=("text", "json", "html"), default="text")
+    cite.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
+    cite.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rcstat.attribution.attributor import Attributor
+    from rcstat.attribution.citations import cite
+    from rcstat.cli.attribute import read_context
+
+    check_output(args.output)
+    context = read_context(args)
+    with phases(2) as phase:
+        name, model, tokenizer = load(model_source(args), phase)
+        phase("one forward pass" if args.response else "generating, then one forward pass")
+        attributor = Attributor(model, tokenizer, scoring=scoring(args), profile=args.profile)
+        cited = cite(attributor.attribute(context, args.query, args.response), args.margin)
+    record = {"model": name, **cited.to_dict()}
+    if args.format == "html":
+        from rcstat.render.citations_html import render
+
+        emit(render(record, args.query), args.output)
+    elif args.format == "json":
+        emit(json.dumps(record, indent=2), args.output)
+    else:
+        sources = "\n".join(f"[{s.index + 1}] {s.text}" for s in cited.sources)
+        emit(f"{cited.text()}\n\n{sources}", args.output)
+    return 0
