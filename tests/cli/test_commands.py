@@ -457,3 +457,31 @@ def test_bench_citations_sweeps_margins(tiny_checkpoint, tmp_path, capsys) -> No
     assert rows[0]["gold"] == 2 and rows[0]["citations"] >= 2 and rows[1]["citations"] == 0
     assert 0 <= rows[0]["precision"] <= 1 and rows[0]["f1"] >= 0
     assert json.loads(out.read_text())["records"][0]["counts"]["0.0"][3] == 2
+
+
+def test_heads_at2_trains_weights_that_bench_attribution_uses(tiny_checkpoint, tmp_path, capsys) -> None:
+    from tests.cli.test_errors import fail
+
+    row = {
+        "question": "Who?",
+        "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
+        "title1": "A",
+        "source1": "Ada wrote it.",
+        "title2": "B",
+        "source2": "Bo read it.",
+        "title3": "C",
+        "source3": "Cy.",
+    }
+    data = tmp_path / "q.jsonl"
+    data.write_text((json.dumps(row) + "\n") * 2)
+    weights = tmp_path / "w.json"
+    base = ["--dataset", "quotesum", "--data", str(data), "--model", tiny_checkpoint]
+    assert cli.main(["heads", "at2", *base, "--ablations", "3", "--output", str(weights)]) == 0
+    saved = json.loads(weights.read_text())
+    assert saved["method"] == "at2" and len(saved["weights"]) == 3 and len(saved["weights"][0]) == 4
+    capsys.readouterr()
+    bench = ["bench", "attribution", *base, "--method", "at2,rcstat", "--format", "json"]
+    assert cli.main([*bench, "--head-weights", str(weights)]) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert rows["at2"]["n"] == 4 and 0 <= rows["at2"]["accuracy"] <= 1
+    assert "method at2 needs head weights" in fail(bench, capsys, alone=False)

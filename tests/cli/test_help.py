@@ -16,6 +16,7 @@ COMMANDS = [
     ["heads", "calibrate"],
     ["heads", "plot"],
     ["heads", "histogram"],
+    ["heads", "at2"],
     ["bench", "kv"],
     ["bench", "attribution"],
     ["bench", "decoding"],

@@ -140,3 +140,72 @@ def test_response_logprobs_equal_the_full_teacher_forced_pass(family: str) -> No
         logp = model(task.input_ids).logits[0].log_softmax(-1)
     expected = [float(logp[p - 1, task.input_ids[0, p]]) for p in RESPONSE]
     assert got.tolist() == pytest.approx(expected, abs=1e-4)
+
+
+def test_distractors_reach_the_length_and_the_gold_follows_its_chunk() -> None:
+    from rcstat.evaluation.attribution.data import Example, Target
+    from rcstat.evaluation.attribution.longcontext import DEPTHS, with_distractors
+    from tests.helpers import Words
+
+    pool = [
+        Example(
+            f"q{i}",
+            tuple(f"chunk {i} {j} " + "w " * 8 for j in range(3)),
+            "r",
+            (Target(0, 1, frozenset({1})),),
+        )
+        for i in range(12)
+    ]
+    long = with_distractors(pool[:5], pool, Words(), tokens=120, seed=4)
+    assert long == with_distractors(pool[:5], pool, Words(), tokens=120, seed=4)  # seeded
+    for number, (short, out) in enumerate(zip(pool[:5], long, strict=True)):
+        assert out.context_tokens >= 120 and out.depth == DEPTHS[number]
+        (gold,) = out.targets[0].gold
+        assert out.chunks[gold] == short.chunks[1]  # the gold index follows its chunk
+        start = out.chunks.index(short.chunks[0])
+        assert out.chunks[start : start + 3] == short.chunks  # its own chunks stay together, in order
+        assert len(set(out.chunks)) == len(out.chunks)
+        others = len(out.chunks) - 3
+        assert start == round(out.depth * others)
+    assert with_distractors(pool[:1], pool, Words(), tokens=5)[0].chunks == pool[0].chunks  # long already
+    assert with_distractors(pool[:1], pool, Words(), tokens=5)[0].depth is None
+
+
+def test_at2_regression_recovers_known_weights_and_features_match_eager_attention() -> None:
+    from rcstat.evaluation.attribution.at2 import fit_weights, head_features
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 6, generator=gen)
+    w = torch.tensor([0.5, -1.0, 2.0, 0.0, 3.0, -0.25])
+    y = x @ w + 1.5 + 0.001 * torch.randn(400, generator=gen)
+    assert torch.allclose(fit_weights(x, y, 0.0).float(), w, atol=0.01)
+    assert fit_weights(x, y, 1e6).abs().max() < 0.05  # a large ridge shrinks every weight
+
+    model, task = tiny_model("llama-gqa", attn_implementation="eager"), tiny_task()
+    features = capture(model, task, "independent", heads=[], attention=True)
+    groups = attribution(task, features, [], granularities=("chunk",)).groups["chunk"]
+    rows = torch.arange(len(task.response_positions))
+    got = head_features(features, groups, rows)
+    with torch.no_grad():
+        eager = model(task.input_ids, output_attentions=True).attentions  # per layer (1, H, n, n)
+    for layer, weights in enumerate(eager):
+        for h in range(weights.shape[1]):
+            a = weights[0, h][task.response_positions][:, task.context_positions]  # (R, C)
+            want = torch.stack([a[:, g].sum(-1).mean() for g in groups])
+            assert torch.allclose(got[layer * weights.shape[1] + h], want, atol=1e-5)
+
+
+def test_at2_weights_round_trip_and_refuse_bad_files(tmp_path) -> None:
+    from rcstat.evaluation.attribution.at2 import HeadWeights
+
+    model = tiny_model("llama-gqa")
+    shape = (model.config.num_hidden_layers, model.config.num_attention_heads)
+    weights = HeadWeights("tiny", [[0.1] * shape[1]] * shape[0], 3, 4, 1.0)
+    weights.save(tmp_path / "w.json")
+    assert HeadWeights.load(tmp_path / "w.json") == weights
+    weights.check(model, "tiny")
+    with pytest.raises(RCStatError, match="trained on tiny"):
+        weights.check(model, "other")
+    (tmp_path / "bad.json").write_text('{"model": "tiny", "weights": [[1, 2], [3]]}')
+    with pytest.raises(RCStatError, match="not AT2 head weights"):
+        HeadWeights.load(tmp_path / "bad.json")

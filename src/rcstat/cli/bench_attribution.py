@@ -37,6 +37,7 @@ def register(sub) -> None:
         "rcstat bench attribution --dataset quotesum --data dev.jsonl --limit 20 --faithfulness 20",
         "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat-calibrated "
         "--profile heads.json",
+        "rcstat bench attribution --dataset quotesum --data dev.jsonl --context-tokens 4096 --limit 30",
     )
     at.add_argument("--dataset", choices=choices(Dataset), required=True)
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
@@ -45,6 +46,7 @@ def register(sub) -> None:
     )
     add_scoring(at)
     at.add_argument("--profile", help="head profile JSON (rcstat heads calibrate) for rcstat-calibrated")
+    at.add_argument("--head-weights", help="AT2 head weights JSON (rcstat heads at2) for at2")
     at.add_argument(
         "--faithfulness",
         type=NON_NEGATIVE,
@@ -57,6 +59,11 @@ def register(sub) -> None:
         type=POSITIVE,
         default=DEFAULT.ablations,
         help="forward passes per example of contextcite",
+    )
+    at.add_argument(
+        "--context-tokens",
+        type=POSITIVE,
+        help="long context: add passages of other examples until each context holds about N tokens",
     )
     at.add_argument("--skip", type=NON_NEGATIVE, default=DEFAULT.skip, help="leave out the first N examples")
     at.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")

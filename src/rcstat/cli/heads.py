@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from rcstat.cli.common import group, say
-from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, int_pair, model_source, scoring
+from rcstat.cli.options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    add_model,
+    add_scoring,
+    int_pair,
+    model_source,
+    number,
+    scoring,
+)
 from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.options import choices
@@ -66,6 +75,25 @@ def register(sub) -> None:
     hist.add_argument("--output", required=True, help="image to write (PNG)")
     hist.set_defaults(func=run_histogram)
 
+    at2 = actions.add_parser(
+        "at2",
+        help="train AT2's head weights (the learned single-pass baseline) from ablations (JSON)",
+        description="Per example, random ablations (each chunk dropped with probability 1/2) and the fall of "
+        "the response's log-probability; one weight per head fitted by ridge regression (arXiv 2504.13752).",
+        epilog="examples:\n  rcstat heads at2 --dataset quotesum --data d.jsonl --limit 40 --output w.json\n"
+        "  rcstat bench attribution --dataset quotesum --data dev.jsonl --method at2 --head-weights w.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _data(at2)
+    at2.add_argument("--output", required=True, help="head weights JSON to write")
+    at2.add_argument("--skip", type=NON_NEGATIVE, default=0, help="leave out the first N examples")
+    at2.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
+    at2.add_argument("--ablations", type=POSITIVE, default=16, help="random ablations per example")
+    at2.add_argument("--ridge", type=number(float, low=0), default=1.0, help="ridge penalty")
+    at2.add_argument("--seed", type=int, default=0, help="seed of the ablation masks")
+    add_model(at2)
+    at2.set_defaults(func=run_at2)
+
 
 def _data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=choices(Dataset), required=True)
@@ -94,6 +122,23 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
         plot_profile(profile, args.plot, args.top_k)
         say(f"wrote {args.plot}")
+    return 0
+
+
+def run_at2(args: argparse.Namespace) -> int:
+    from rcstat.cli.common import check_output
+    from rcstat.cli.progress import progress
+    from rcstat.evaluation.attribution.at2 import train_at2
+    from rcstat.evaluation.attribution.data import load_examples
+
+    check_output(args.output)
+    examples = load_examples(args.dataset, args.data, args.limit, args.skip, args.strict).examples
+    _, model, tokenizer = load(model_source(args))
+    weights = train_at2(
+        model, tokenizer, examples, args.ablations, args.ridge, args.seed, progress(len(examples), "examples")
+    )
+    weights.save(args.output)
+    print(f"wrote {args.output}: {len(examples)} examples × {args.ablations} ablations")
     return 0
 
 

@@ -23,10 +23,12 @@ from rcstat.attribution.profile import HeadProfile, check_top_k, select_heads
 from rcstat.attribution.scoring import Scoring
 from rcstat.distributed import HERE, Workers, map_model
 from rcstat.errors import RCStatError
+from rcstat.evaluation.attribution.at2 import HeadWeights
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.attribution.methods import METHODS, check_methods
 from rcstat.evaluation.attribution.scorers import Context, kind, method_scores
 from rcstat.evaluation.intervals import normal, wilson
+from rcstat.kv.memory import peak_extra_bytes
 from rcstat.models.loading import model_name
 from rcstat.options import check_number
 
@@ -49,6 +51,7 @@ class ExampleRun:
     methods: tuple[str, ...]
     scoring: Scoring
     profile: HeadProfile | None
+    head_weights: HeadWeights | None
     ablations: int
     ks: tuple[int, ...]
     seed: int
@@ -60,7 +63,9 @@ class ExampleRun:
         start = time.perf_counter()
         task = build_task(model, tokenizer, list(example.chunks), example.query, example.response)
         layers = model.config.num_hidden_layers
-        features = capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
+        features, peak = peak_extra_bytes(
+            lambda: capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
+        )
         pass_seconds = time.perf_counter() - start
         result = attribution(task, features, [], granularities=("chunk",))
         ctx = Context(
@@ -71,6 +76,7 @@ class ExampleRun:
             select_heads(features.head_rc, top_k, least=True),
             self.profile.top(top_k) if self.profile else None,
             scoring,
+            self.head_weights.tensor() if self.head_weights else None,
         )
         if len(ctx.groups) != len(example.chunks):
             raise RCStatError("a chunk of the context holds no token")
@@ -91,7 +97,10 @@ class ExampleRun:
                 "example": index,
                 "target": number,
                 "chunks": len(example.chunks),
+                "context_tokens": len(task.context_positions),
+                "depth": example.depth,
                 "pass_seconds": pass_seconds if number == 0 else 0.0,
+                "pass_peak_bytes": peak if number == 0 else None,
                 "methods": {},
             }
             for name in self.methods:
@@ -126,6 +135,7 @@ def run_attribution_bench(
     *,
     scoring: Scoring | None = None,
     profile: HeadProfile | None = None,
+    head_weights: HeadWeights | None = None,
     faithfulness: int = 0,
     ablations: int = 32,
     ks: Sequence[int] = (1, 3),
@@ -149,11 +159,15 @@ def run_attribution_bench(
     check_top_k(model, scoring.top_k)
     if profile is not None:
         profile.check(model, model_name(model))
+    if any(METHODS[m].needs_weights for m in methods):
+        if head_weights is None:
+            raise RCStatError("method at2 needs head weights (rcstat heads at2)", option="head_weights")
+        head_weights.check(model, model_name(model))
     check_number("ablations", ablations, low=1, integer=True)
     for name in methods:
         if kind(name).require:
             kind(name).require()
-    run = ExampleRun(tuple(methods), scoring, profile, ablations, tuple(ks), seed)
+    run = ExampleRun(tuple(methods), scoring, profile, head_weights, ablations, tuple(ks), seed)
     items, before = [], 0
     for index, example in enumerate(examples):  # log-prob drops on the run's first `faithfulness` spans
         items.append((index, example, max(0, faithfulness - before)))
@@ -165,6 +179,14 @@ def run_attribution_bench(
         if progress:
             progress(done, len(examples))
     return records
+
+
+def _accuracy(correct: Sequence[bool]) -> dict:
+    return {
+        "accuracy": sum(correct) / len(correct),
+        "ci95": list(wilson(sum(correct), len(correct))),
+        "n": len(correct),
+    }
 
 
 def summarise(methods: Sequence[str], records: Sequence[dict], ks: Sequence[int] = (1, 3)) -> list[dict]:
@@ -191,6 +213,12 @@ def summarise(methods: Sequence[str], records: Sequence[dict], ks: Sequence[int]
                 else math.nan
             ),
         }
+        depths = sorted({r["depth"] for r in records if r.get("depth") is not None})
+        if depths:
+            row["by_depth"] = {
+                str(d): _accuracy([r["methods"][name]["correct"] for r in records if r.get("depth") == d])
+                for d in depths
+            }
         for k in ks:
             drops = [e[f"drop@{k}"] for e in entries if f"drop@{k}" in e]
             row[f"logprob_drop@{k}"] = statistics.fmean(drops) if drops else None

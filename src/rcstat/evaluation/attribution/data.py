@@ -46,12 +46,15 @@ class Target:
 
 @dataclass(frozen=True)
 class Example:
-    """One response over its chunks, with the targets to attribute."""
+    """One response over its chunks, with the targets to attribute; a long-context example also
+    says how many context tokens its chunks hold and at what depth its own chunks sit."""
 
     query: str
     chunks: tuple[str, ...]
     response: str
     targets: tuple[Target, ...]
+    context_tokens: int | None = None
+    depth: float | None = None
 
 
 def strip_annotations(text: str) -> tuple[str, list[tuple[int, int, int]]]:
@@ -107,6 +110,7 @@ class Loaded:
     examples: list[Example]
     skipped: list[Skipped] = field(default_factory=list)
     recovered: int = 0
+    pool: list[Example] = field(default_factory=list)  # every example of the file (distractors' source)
 
     def record(self) -> dict:
         """What a run's results say about the data."""
@@ -174,6 +178,7 @@ def load_examples(
             f"{source_name(path)}: no attributable example in {dataset} format "
             f"({len(loaded.skipped)} records skipped; see {URLS[dataset]})"
         )
+    loaded.pool = loaded.examples
     loaded.examples = loaded.examples[skip:]
     if not loaded.examples:
         raise RCStatError(f"{source_name(path)}: no example left after skipping {skip}", option="skip")

@@ -13,7 +13,7 @@ from typing import Literal
 
 from rcstat.errors import RCStatError
 
-Kind = Literal["rc", "attention", "hidden-state", "contextcite", "random"]
+Kind = Literal["rc", "attention", "hidden-state", "contextcite", "random", "at2"]
 HeadSet = Literal["top", "least", "calibrated", "all"]
 OWN_PASS: tuple[Kind, ...] = ("contextcite", "random")  # kinds that do not read the shared forward pass
 
@@ -36,6 +36,10 @@ class Method:
     def needs_profile(self) -> bool:
         return self.heads == "calibrated"
 
+    @property
+    def needs_weights(self) -> bool:
+        return self.kind == "at2"
+
 
 METHODS: dict[str, Method] = {
     "rcstat": Method("RC of the example's top heads by expected RC", "rc", "top"),
@@ -48,6 +52,7 @@ METHODS: dict[str, Method] = {
     "least-rc": Method("RC of the heads of lowest expected RC", "rc", "least"),
     "hidden-state": Method("cosine of the middle layer's hidden states", "hidden-state"),
     "contextcite": Method("ContextCite (context-cite 0.0.4): its own ablation passes", "contextcite"),
+    "at2": Method("AT2: attention of every head, weighted by head weights learned from ablations", "at2"),
     "random": Method("random scores", "random"),
 }
 

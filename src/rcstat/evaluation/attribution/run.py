@@ -27,12 +27,14 @@ class AttributionBench:
     methods: tuple[str, ...] = ("rcstat",)
     scoring: Scoring = field(default_factory=Scoring)
     profile: str | None = None
+    head_weights: str | None = None
     faithfulness: int = 0
     ablations: int = 32
     seed: int = 0
     skip: int = 0
     limit: int | None = None
     strict: bool = False
+    context_tokens: int | None = None
     workers: Workers = field(default=HERE, compare=False)
     command: Sequence[str] = field(default=(), compare=False)
 
@@ -43,6 +45,8 @@ class AttributionBench:
         check_methods(self.methods)
         check_number("faithfulness", self.faithfulness, low=0, integer=True)
         check_number("skip", self.skip, low=0, integer=True)
+        if self.context_tokens is not None:
+            check_number("context_tokens", self.context_tokens, low=1, integer=True)
 
     def read(self) -> Loaded:
         """The examples (before any model loads, so a bad file fails at once), and what was skipped."""
@@ -64,7 +68,14 @@ def run(
     from rcstat.evaluation.attribution.bench import run_attribution_bench, summarise
 
     examples = loaded.examples
+    if bench.context_tokens:
+        from rcstat.evaluation.attribution.longcontext import with_distractors
+
+        examples = with_distractors(examples, loaded.pool, tokenizer, bench.context_tokens, bench.seed)
+    from rcstat.evaluation.attribution.at2 import HeadWeights
+
     profile = HeadProfile.load(bench.profile) if bench.profile else None
+    weights = HeadWeights.load(bench.head_weights) if bench.head_weights else None
     records = run_attribution_bench(
         model,
         tokenizer,
@@ -72,6 +83,7 @@ def run(
         list(bench.methods),
         scoring=bench.scoring,
         profile=profile,
+        head_weights=weights,
         faithfulness=bench.faithfulness,
         ablations=bench.ablations,
         seed=bench.seed,
@@ -85,12 +97,19 @@ def run(
         "examples": len(examples),
         **loaded.record(),
         "skip": bench.skip,
+        "context_tokens": bench.context_tokens,
         "top_k": bench.scoring.top_k,
         "estimator": bench.scoring.estimator,
         "scoring": repr(bench.scoring),
         "profile": bench.profile,
+        "head_weights": bench.head_weights,
         "commit": git_commit(),
         "command": "rcstat " + shlex.join(bench.command),
         "workers": bench.workers.describe(),
     }
+    firsts = [r for r in records if r["target"] == 0]  # one per example
+    peaks = [r["pass_peak_bytes"] for r in firsts if r["pass_peak_bytes"] is not None]
+    meta["context_tokens_mean"] = sum(r["context_tokens"] for r in firsts) / len(firsts) if firsts else None
+    meta["pass_peak_mib_mean"] = sum(peaks) / len(peaks) / 2**20 if peaks else None
+    meta["pass_seconds_mean"] = sum(r["pass_seconds"] for r in firsts) / len(firsts) if firsts else None
     return {**meta, "results": summarise(list(bench.methods), records), "records": records}

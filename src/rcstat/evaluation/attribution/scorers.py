@@ -18,6 +18,7 @@ from rcstat.attribution.pooling import pool_tokens, source_scores
 from rcstat.attribution.scoring import Head, Scoring
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution import contextcite
+from rcstat.evaluation.attribution.at2 import at2_scores
 from rcstat.evaluation.attribution.methods import METHODS, Method, check_methods
 
 
@@ -32,6 +33,7 @@ class Context:
     least: list[Head]
     calibrated: list[Head] | None
     scoring: Scoring
+    head_weights: torch.Tensor | None = None  # (layers, heads): AT2's
     state: dict[str, Any] = field(default_factory=dict)  # per method: what its kind prepared
 
     def heads(self, which: str) -> list[Head]:
@@ -73,6 +75,12 @@ def _hidden(method: Method, ctx: Context, rows: torch.Tensor, rng: random.Random
     return torch.nn.functional.cosine_similarity(chunks, target[None], dim=-1)
 
 
+def _at2(method: Method, ctx: Context, rows: torch.Tensor, rng: random.Random, name: str) -> torch.Tensor:
+    if ctx.head_weights is None:
+        raise RCStatError("method at2 needs head weights (rcstat heads at2)", option="head_weights")
+    return at2_scores(ctx.head_weights, ctx.features, ctx.groups, rows)
+
+
 def _random(method: Method, ctx: Context, rows: torch.Tensor, rng: random.Random, name: str) -> torch.Tensor:
     return torch.tensor([rng.random() for _ in ctx.groups])
 
@@ -105,6 +113,7 @@ KINDS: dict[str, KindImpl] = {
     "hidden-state": KindImpl(_hidden),
     "contextcite": KindImpl(_contextcite, contextcite.require_contextcite, _contextcite_citer),
     "random": KindImpl(_random),
+    "at2": KindImpl(_at2),
 }
 
 
