@@ -485,3 +485,28 @@ def test_heads_at2_trains_weights_that_bench_attribution_uses(tiny_checkpoint, t
     rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)["results"]}
     assert rows["at2"]["n"] == 4 and 0 <= rows["at2"]["accuracy"] <= 1
     assert "method at2 needs head weights" in fail(bench, capsys, alone=False)
+
+
+def test_bench_attribution_at_a_context_length_records_depth_and_cost(tiny_checkpoint, tmp_path) -> None:
+    rows = [
+        {
+            "question": f"Who {i}?",
+            "summary": f"[ 1 Ada{i} wrote it. ]",
+            "title1": "A",
+            "source1": f"Ada{i} wrote it.",
+            "title2": "B",
+            "source2": f"Bo{i} read it twice and then once more.",
+        }
+        for i in range(4)
+    ]
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "long.json"
+    argv = ["bench", "attribution", "--dataset", "quotesum", "--data", str(data), "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--context-tokens", "40", "--method", "rcstat,random", "--output", str(out)]) == 0
+    run = json.loads(out.read_text())
+    assert run["context_tokens"] == 40 and run["context_tokens_mean"] >= 40
+    assert [r["depth"] for r in run["records"]] == [0.0, 0.25, 0.5, 0.75]
+    assert all(r["chunks"] > 2 for r in run["records"])
+    assert run["forward_seconds_mean"] > 0 and run["pass_seconds_mean"] > 0
+    assert set(run["results"][0]["by_depth"]) == {"0.0", "0.25", "0.5", "0.75"}

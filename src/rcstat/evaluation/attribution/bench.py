@@ -67,6 +67,7 @@ class ExampleRun:
             lambda: capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
         )
         pass_seconds = time.perf_counter() - start
+        forward_seconds, forward_peak = _plain_forward(model, task.input_ids)
         result = attribution(task, features, [], granularities=("chunk",))
         ctx = Context(
             task,
@@ -101,6 +102,8 @@ class ExampleRun:
                 "depth": example.depth,
                 "pass_seconds": pass_seconds if number == 0 else 0.0,
                 "pass_peak_bytes": peak if number == 0 else None,
+                "forward_seconds": forward_seconds if number == 0 else None,
+                "forward_peak_bytes": forward_peak if number == 0 else None,
                 "methods": {},
             }
             for name in self.methods:
@@ -179,6 +182,15 @@ def run_attribution_bench(
         if progress:
             progress(done, len(examples))
     return records
+
+
+def _plain_forward(model, ids: torch.Tensor) -> tuple[float, int | None]:
+    """Seconds and peak extra memory of one plain forward pass over ``ids`` (the model's own
+    attention, logits of the last position only): the unit the capture's cost is read in."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        _, peak = peak_extra_bytes(lambda: model(ids, logits_to_keep=1))
+    return time.perf_counter() - start, peak
 
 
 def _accuracy(correct: Sequence[bool]) -> dict:

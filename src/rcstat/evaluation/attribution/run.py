@@ -112,4 +112,8 @@ def run(
     meta["context_tokens_mean"] = sum(r["context_tokens"] for r in firsts) / len(firsts) if firsts else None
     meta["pass_peak_mib_mean"] = sum(peaks) / len(peaks) / 2**20 if peaks else None
     meta["pass_seconds_mean"] = sum(r["pass_seconds"] for r in firsts) / len(firsts) if firsts else None
+    forward = [r["forward_seconds"] for r in firsts]
+    meta["forward_seconds_mean"] = sum(forward) / len(forward) if forward else None
+    plain = [r["forward_peak_bytes"] for r in firsts if r["forward_peak_bytes"] is not None]
+    meta["forward_peak_mib_mean"] = sum(plain) / len(plain) / 2**20 if plain else None
     return {**meta, "results": summarise(list(bench.methods), records), "records": records}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Attribution where RAG lives (issue 17), on the default model with the default scoring, one torch
+# thread. 1. AT2's head weights, trained on the selection split only (QuoteSum dev 1-40, 16 random
+# ablations per example). 2. Held-out slices (QuoteSum dev 41-70, VeriGran dev 71-100) at their own
+# length and with distractor passages of the file's other examples up to about 1k, 2k, 4k and 8k
+# context tokens (fixed seed, the gold chunks at depths 0, 1/4, 1/2, 3/4, 1 in turn), every
+# single-pass method. ContextCite is left out here: at 64 ablations it took 122 s per example at a few
+# hundred tokens (benchmarks/attribution/contextcite-quotesum-41-70.json), i.e. days at 8k on 2 cores.
+# 3. The summary (accuracy against length and depth, seconds and peak memory against one pass).
+# Each step resumes where its output exists: rerun to continue.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+DATA=${RCSTAT_SHARED_DATA:-../shared/data}
+OUT=benchmarks/attribution/long
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+METHODS=rcstat,rcstat-calibrated,attention,attention-query-max,hidden-state,at2,random
+WEIGHTS=$OUT/at2-weights.json
+
+[ -f "$WEIGHTS" ] || rcstat heads at2 --dataset quotesum --data "$DATA/quotesum_dev.jsonl" --limit 40 \
+  --ablations 16 --seed 0 --output "$WEIGHTS"
+
+slice() {  # dataset, name, slice options, then extra options
+  local dataset=$1 name=$2 range=$3; shift 3
+  [ -f "$OUT/$name.json" ] && return 0
+  rcstat bench attribution --dataset "$dataset" --data "$DATA/${dataset}_dev.jsonl" $range --method "$METHODS" \
+    --profile benchmarks/attribution/heads-quotesum.json --head-weights "$WEIGHTS" --threads 1 \
+    --output "$OUT/$name.json" "$@" > /dev/null
+}
+for tokens in own ${LENGTHS:-1024 2048 4096 7680}; do
+  extra=(); [ "$tokens" = own ] || extra=(--context-tokens "$tokens")
+  slice quotesum "quotesum-41-70-$tokens" "--skip 40 --limit 30" "${extra[@]}"
+  slice verigran "verigran-71-100-$tokens" "--skip 70 --limit 30" "${extra[@]}"
+done
+python benchmarks/attribution/long/summary.py
