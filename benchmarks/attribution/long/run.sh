@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../../.."
 DATA=${RCSTAT_SHARED_DATA:-../shared/data}
 OUT=benchmarks/attribution/long
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# freed tensors go back to the OS, so each peak (capture, plain forward) measures that step alone
+export MALLOC_MMAP_THRESHOLD_=65536
 METHODS=rcstat,rcstat-calibrated,attention,attention-query-max,hidden-state,at2,random
 WEIGHTS=$OUT/at2-weights.json
 
