@@ -436,19 +436,22 @@ def test_cite_refuses_no_sources_and_a_long_context(tiny_checkpoint, tmp_path, c
     assert "the model allows 512" in fail(argv, capsys, alone=False)
 
 
+# one QuoteSum row: two annotated sentences, each from its own passage, and a third passage
+QUOTESUM_ROW = {
+    "question": "Who?",
+    "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
+    "title1": "A",
+    "source1": "Ada wrote it.",
+    "title2": "B",
+    "source2": "Bo read it.",
+    "title3": "C",
+    "source3": "Cy.",
+}
+
+
 def test_bench_citations_sweeps_margins(tiny_checkpoint, tmp_path, capsys) -> None:
-    row = {
-        "question": "Who?",
-        "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
-        "title1": "A",
-        "source1": "Ada wrote it.",
-        "title2": "B",
-        "source2": "Bo read it.",
-        "title3": "C",
-        "source3": "Cy.",
-    }
     data = tmp_path / "q.jsonl"
-    data.write_text(json.dumps(row) + "\n")
+    data.write_text(json.dumps(QUOTESUM_ROW) + "\n")
     out = tmp_path / "c.json"
     argv = ["bench", "citations", "--dataset", "quotesum", "--data", str(data), "--model", tiny_checkpoint]
     assert cli.main([*argv, "--margin", "0,1e6", "--output", str(out), "--format", "json"]) == 0
@@ -462,18 +465,8 @@ def test_bench_citations_sweeps_margins(tiny_checkpoint, tmp_path, capsys) -> No
 def test_heads_at2_trains_weights_that_bench_attribution_uses(tiny_checkpoint, tmp_path, capsys) -> None:
     from tests.cli.test_errors import fail
 
-    row = {
-        "question": "Who?",
-        "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
-        "title1": "A",
-        "source1": "Ada wrote it.",
-        "title2": "B",
-        "source2": "Bo read it.",
-        "title3": "C",
-        "source3": "Cy.",
-    }
     data = tmp_path / "q.jsonl"
-    data.write_text((json.dumps(row) + "\n") * 2)
+    data.write_text((json.dumps(QUOTESUM_ROW) + "\n") * 2)
     weights = tmp_path / "w.json"
     base = ["--dataset", "quotesum", "--data", str(data), "--model", tiny_checkpoint]
     assert cli.main(["heads", "at2", *base, "--ablations", "3", "--output", str(weights)]) == 0
