@@ -28,9 +28,16 @@ slice() {  # dataset, name, slice options, then extra options
     --profile benchmarks/attribution/heads-quotesum.json --head-weights "$WEIGHTS" --threads 1 \
     --output "$OUT/$name.json" "$@" > /dev/null
 }
-for tokens in own ${LENGTHS:-1024 2048 4096 7680}; do
-  extra=(); [ "$tokens" = own ] || extra=(--context-tokens "$tokens")
-  slice quotesum "quotesum-41-70-$tokens" "--skip 40 --limit 30" "${extra[@]}"
-  slice verigran "verigran-71-100-$tokens" "--skip 70 --limit 30" "${extra[@]}"
-done
+# own length: 30 examples each; with distractors, fewer as the context grows (2 cores, one thread).
+# VeriGran's contexts already hold about 2k tokens (270-4,226), so it starts at 4k.
+slice quotesum quotesum-41-70-own "--skip 40 --limit 30"
+slice verigran verigran-71-100-own "--skip 70 --limit 30"
+slice quotesum quotesum-41-70-1024 "--skip 40 --limit 30" --context-tokens 1024
+slice quotesum quotesum-41-60-2048 "--skip 40 --limit 20" --context-tokens 2048
+slice quotesum quotesum-41-60-4096 "--skip 40 --limit 20" --context-tokens 4096
+slice verigran verigran-71-90-4096 "--skip 70 --limit 20" --context-tokens 4096
+if [ -z "${SKIP_8K:-}" ]; then  # SKIP_8K=1: the shorter ones only
+  slice quotesum quotesum-41-50-7680 "--skip 40 --limit 10" --context-tokens 7680
+  slice verigran verigran-71-80-7680 "--skip 70 --limit 10" --context-tokens 7680
+fi
 python benchmarks/attribution/long/summary.py

@@ -13,17 +13,16 @@ from rcstat.io import write_atomic
 from rcstat.render.plots import pyplot, save
 
 HERE = Path(__file__).resolve().parent
-SLICES = {"quotesum": "quotesum-41-70", "verigran": "verigran-71-100"}
+DATASETS = ("quotesum", "verigran")
 LENGTHS = ("own", "1024", "2048", "4096", "7680")
 
 
 def runs() -> dict[str, dict[str, dict]]:
-    """``{dataset: {length: run}}`` for the files that exist."""
+    """``{dataset: {length: run}}`` from the files ``DATASET-FIRST-LAST-LENGTH.json`` that exist."""
     out: dict[str, dict[str, dict]] = {}
-    for dataset, name in SLICES.items():
+    for dataset in DATASETS:
         for length in LENGTHS:
-            path = HERE / f"{name}-{length}.json"
-            if path.exists():
+            for path in sorted(HERE.glob(f"{dataset}-*-{length}.json")):
                 out.setdefault(dataset, {})[length] = json.loads(path.read_text())
     return out
 
@@ -61,10 +60,12 @@ def markdown(data: dict[str, dict[str, dict]]) -> str:
         commits = ", ".join(sorted({r["commit"] for r in lengths.values()}))
         lines += [
             "",
-            f"## {dataset} ({first['examples']} examples; commit {commits})",
+            f"## {dataset} (commit {commits})",
             "",
             "| method | "
-            + " | ".join(f"{k} (~{lengths[k]['context_tokens_mean']:.0f} tok)" for k in lengths)
+            + " | ".join(
+                f"{k} (~{r['context_tokens_mean']:.0f} tok, {r['examples']} ex.)" for k, r in lengths.items()
+            )
             + " |",
             "|---|" + "---|" * len(lengths),
         ]
