@@ -14,7 +14,7 @@ from rcstat.render.plots import pyplot, save
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ("quotesum", "verigran")
-LENGTHS = ("own", "1024", "2048", "4096", "7680")
+LENGTHS = ("own", "1024", "2048", "4096", "7168", "7680")
 
 
 def runs() -> dict[str, dict[str, dict]]:
