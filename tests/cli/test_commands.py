@@ -503,3 +503,5 @@ def test_bench_attribution_at_a_context_length_records_depth_and_cost(tiny_check
     assert all(r["chunks"] > 2 for r in run["records"])
     assert run["forward_seconds_mean"] > 0 and run["pass_seconds_mean"] > 0
     assert set(run["results"][0]["by_depth"]) == {"0.0", "0.25", "0.5", "0.75"}
+    assert cli.main([*argv, "--no-forward-cost", "--method", "random", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["forward_seconds_mean"] is None

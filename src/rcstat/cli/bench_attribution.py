@@ -65,6 +65,11 @@ def register(sub) -> None:
         type=POSITIVE,
         help="long context: add passages of other examples until each context holds about N tokens",
     )
+    at.add_argument(
+        "--no-forward-cost",
+        action="store_true",
+        help="do not time a plain forward pass per example (the unit of the capture's cost; one more pass)",
+    )
     at.add_argument("--skip", type=NON_NEGATIVE, default=DEFAULT.skip, help="leave out the first N examples")
     at.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
     at.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         args,
         methods=args.method,
         scoring=scoring(args),
+        plain_forward=not args.no_forward_cost,
         command=args.argv,
         workers=workers(args),
     )

@@ -55,6 +55,7 @@ class ExampleRun:
     ablations: int
     ks: tuple[int, ...]
     seed: int
+    plain_forward: bool = False  # also time one plain forward pass per example (the cost's unit)
 
     def __call__(self, model, tokenizer, index: int, example: Example, faithful: int) -> list[dict]:
         """One record per target span of example ``index``; log-prob drops on its first ``faithful``."""
@@ -67,7 +68,9 @@ class ExampleRun:
             lambda: capture(model, task, scoring.estimator, attention=True, hidden_layer=layers // 2)
         )
         pass_seconds = time.perf_counter() - start
-        forward_seconds, forward_peak = _plain_forward(model, task.input_ids)
+        forward_seconds, forward_peak = (
+            _plain_forward(model, task.input_ids) if self.plain_forward else (None, None)
+        )
         result = attribution(task, features, [], granularities=("chunk",))
         ctx = Context(
             task,
@@ -143,6 +146,7 @@ def run_attribution_bench(
     ablations: int = 32,
     ks: Sequence[int] = (1, 3),
     seed: int = 0,
+    plain_forward: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: Workers = HERE,
 ) -> list[dict]:
@@ -170,7 +174,9 @@ def run_attribution_bench(
     for name in methods:
         if kind(name).require:
             kind(name).require()
-    run = ExampleRun(tuple(methods), scoring, profile, head_weights, ablations, tuple(ks), seed)
+    run = ExampleRun(
+        tuple(methods), scoring, profile, head_weights, ablations, tuple(ks), seed, plain_forward
+    )
     items, before = [], 0
     for index, example in enumerate(examples):  # log-prob drops on the run's first `faithfulness` spans
         items.append((index, example, max(0, faithfulness - before)))

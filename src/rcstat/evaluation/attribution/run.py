@@ -35,6 +35,7 @@ class AttributionBench:
     limit: int | None = None
     strict: bool = False
     context_tokens: int | None = None
+    plain_forward: bool = True  # time one plain forward pass per example: the unit of the capture's cost
     workers: Workers = field(default=HERE, compare=False)
     command: Sequence[str] = field(default=(), compare=False)
 
@@ -87,6 +88,7 @@ def run(
         faithfulness=bench.faithfulness,
         ablations=bench.ablations,
         seed=bench.seed,
+        plain_forward=bench.plain_forward,
         progress=progress(len(examples), "examples") if progress else None,
         workers=bench.workers,
     )
@@ -112,7 +114,7 @@ def run(
     meta["context_tokens_mean"] = sum(r["context_tokens"] for r in firsts) / len(firsts) if firsts else None
     meta["pass_peak_mib_mean"] = sum(peaks) / len(peaks) / 2**20 if peaks else None
     meta["pass_seconds_mean"] = sum(r["pass_seconds"] for r in firsts) / len(firsts) if firsts else None
-    forward = [r["forward_seconds"] for r in firsts]
+    forward = [r["forward_seconds"] for r in firsts if r["forward_seconds"] is not None]
     meta["forward_seconds_mean"] = sum(forward) / len(forward) if forward else None
     plain = [r["forward_peak_bytes"] for r in firsts if r["forward_peak_bytes"] is not None]
     meta["forward_peak_mib_mean"] = sum(plain) / len(plain) / 2**20 if plain else None
