@@ -11,6 +11,7 @@ from rcstat.cli.options import (
     POSITIVE,
     add_model,
     add_scoring,
+    add_slice,
     add_workers,
     model_source,
     names,
@@ -70,9 +71,7 @@ def register(sub) -> None:
         action="store_true",
         help="do not time a plain forward pass per example (the unit of the capture's cost; one more pass)",
     )
-    at.add_argument("--skip", type=NON_NEGATIVE, default=DEFAULT.skip, help="leave out the first N examples")
-    at.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
-    at.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
+    add_slice(at, DEFAULT.skip)
     add_model(at)
     add_workers(at)
     at.add_argument("--output", help="write results and per-span records to this JSON file")

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from rcstat.cli.common import check_output, command, say
-from rcstat.cli.options import NON_NEGATIVE, POSITIVE, add_model, add_scoring, model_source, numbers, scoring
+from rcstat.cli.options import add_model, add_scoring, add_slice, model_source, numbers, scoring
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.options import choices
@@ -28,9 +28,7 @@ def register(sub) -> None:
     bench.add_argument(
         "--margin", type=numbers(float), default=MARGINS, help="margins to sweep, comma-separated"
     )
-    bench.add_argument("--skip", type=NON_NEGATIVE, default=0, help="leave out the first N examples")
-    bench.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
-    bench.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
+    add_slice(bench)
     add_scoring(bench)
     add_model(bench)
     bench.add_argument("--output", help="write results and per-example counts to this JSON file")

@@ -10,6 +10,7 @@ from rcstat.cli.options import (
     POSITIVE,
     add_model,
     add_scoring,
+    add_slice,
     int_pair,
     model_source,
     number,
@@ -86,8 +87,7 @@ def register(sub) -> None:
     )
     _data(at2)
     at2.add_argument("--output", required=True, help="head weights JSON to write")
-    at2.add_argument("--skip", type=NON_NEGATIVE, default=0, help="leave out the first N examples")
-    at2.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
+    add_slice(at2, strict=False)  # --strict comes with the data flags
     at2.add_argument("--ablations", type=POSITIVE, default=16, help="random ablations per example")
     at2.add_argument("--ridge", type=number(float, low=0), default=1.0, help="ridge penalty")
     at2.add_argument("--seed", type=int, default=0, help="seed of the ablation masks")

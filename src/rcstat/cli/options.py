@@ -143,6 +143,16 @@ def scoring(args: argparse.Namespace):
     return Scoring(**{f: getattr(args, f) for f in fields if hasattr(args, f)})
 
 
+def add_slice(parser: argparse.ArgumentParser, skip: int = 0, strict: bool = True) -> None:
+    """``--skip`` / ``--limit`` (a slice of a dataset's examples) and, with ``strict``, ``--strict``."""
+    parser.add_argument("--skip", type=NON_NEGATIVE, default=skip, help="leave out the first N examples")
+    parser.add_argument("--limit", type=POSITIVE, help="use the first N examples (after --skip) only")
+    if strict:
+        parser.add_argument(
+            "--strict", action="store_true", help="fail on the first record that cannot be used"
+        )
+
+
 def add_workers(parser: argparse.ArgumentParser) -> None:
     """Flags that run a job on Ray workers (the optional extra ``rcstat[ray]``)."""
     from rcstat.distributed import Workers
