@@ -148,3 +148,23 @@ def test_kept_shares_per_head_average_to_the_layers() -> None:
         assert [sum(h) / len(h) for h in per_head] == pytest.approx(compressed.kept_per_layer())
         assert len(per_head[0]) == model.config.num_key_value_heads
     assert len({tuple(h) for h in replay(record, rc_press(0.5, window_size=8)).kept_per_head()}) > 1
+
+
+def test_every_press_replays_on_gemma3_with_each_layer_its_own_rope() -> None:
+    """Gemma 3's rotary module needs the layer's type; kvpress's ExpectedAttention calls it without
+    one (it fails in kvpress's own pipeline), so the replay binds each layer's type to it."""
+    from rcstat.models.logits import LayerRotary
+
+    model = tiny_model("gemma3-gqa")
+    context = torch.randint(3, 128, (1, CONTEXT), generator=torch.Generator().manual_seed(3))
+    record = record_prefill(model, context)
+    for make in PRESSES.values():
+        torch.manual_seed(0)
+        replay(record, make())  # raised AttributeError for "expected" before the binding
+    rotary = model.get_decoder().rotary_emb
+    x, positions = torch.randn(1, 6, 16), torch.arange(6)[None]
+    for kind in ("sliding_attention", "full_attention"):
+        got, want = LayerRotary(rotary, kind)(x, positions), rotary(x, positions, layer_type=kind)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True)), kind
+    with pytest.raises(AttributeError):
+        rotary(x, positions)  # what kvpress's call does unbound

@@ -34,7 +34,7 @@ from torch import nn
 
 from rcstat.errors import RCStatError
 from rcstat.kv.ragged import RaggedCache, RaggedLayer, ragged_attention
-from rcstat.models.logits import attention_layers, is_sliding
+from rcstat.models.logits import attention_layers, is_sliding, layer_rotary
 from rcstat.options import DEFAULT_HISTORY, DEFAULT_INTERVAL, Scope, check_choice, check_number, check_room
 
 
@@ -287,7 +287,7 @@ def _attach_rotary(model: nn.Module, modules) -> None:
     """kvpress's scorers read the rotary module from the attention layer (kvpress attaches it too)."""
     inner = model.model.language_model if hasattr(model.model, "language_model") else model.model
     for module in modules:
-        module.rotary_emb = inner.rotary_emb
+        module.rotary_emb = layer_rotary(inner.rotary_emb, module)
 
 
 def _measure(row: _Row, cache: RaggedCache, step: int) -> Step:

@@ -25,7 +25,14 @@ from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
 from rcstat.kv.memory import cache_bytes
-from rcstat.models.logits import attention_layer, attention_layers, is_sliding, layer_queries, logits
+from rcstat.models.logits import (
+    attention_layer,
+    attention_layers,
+    is_sliding,
+    layer_queries,
+    layer_rotary,
+    logits,
+)
 
 Mask = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -176,7 +183,7 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
     for layer in record.layers:
         layer.module.masked_key_indices = None  # what kvpress's attention patch does at prefill
         if rotary is not None:
-            layer.module.rotary_emb = rotary  # as kvpress's press context sets it
+            layer.module.rotary_emb = layer_rotary(rotary, layer.module)  # as kvpress's press context sets it
     for layer in record.layers:
         keys, values = layer.keys, layer.values
         if press is not None and not is_sliding(layer.module):  # a sliding window bounds its layer already

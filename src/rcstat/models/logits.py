@@ -123,6 +123,29 @@ def layer_queries(
     return layer.rope(q, q, cos, sin)[0]
 
 
+class LayerRotary(nn.Module):
+    """The model's rotary module bound to one layer's type.
+
+    Gemma 3 keeps a local and a global RoPE in one module whose ``forward`` needs the layer's type;
+    kvpress's scorers call ``module.rotary_emb(x, positions)`` without it (kvpress 0.5.5's
+    ExpectedAttention fails on Gemma 3 in its own pipeline). Bound, the call gives the layer's own.
+    """
+
+    def __init__(self, rotary: nn.Module, layer_type: str | None) -> None:
+        super().__init__()
+        self.rotary, self.layer_type = rotary, layer_type
+
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, layer_type: str | None = None):
+        return self.rotary(x, position_ids, layer_type=layer_type or self.layer_type)
+
+
+def layer_rotary(rotary: nn.Module, module: nn.Module) -> nn.Module:
+    """``rotary`` as attention ``module`` should call it (bound to its type where the model needs one)."""
+    if not isinstance(rotary, LayerRotary) and "layer_type" in inspect.signature(rotary.forward).parameters:
+        return LayerRotary(rotary, getattr(module, "layer_type", None))
+    return rotary
+
+
 def window_position_embeddings(
     module: nn.Module, hidden_states: torch.Tensor, kwargs: dict[str, Any], w: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,10 +166,8 @@ def window_position_embeddings(
         raise RCStatError("scoring a buffer of hidden states needs the layer's rotary_emb and cache_position")
     last = int(kwargs["cache_position"][-1])
     positions = torch.arange(last - w + 1, last + 1, device=hidden_states.device)
-    extra = {}
-    if "layer_type" in inspect.signature(rotary.forward).parameters:  # Gemma 3: local and global RoPE
-        extra["layer_type"] = getattr(module, "layer_type", None)
-    return rotary(hidden_states[:, -w:], positions[None].expand(hidden_states.shape[0], -1), **extra)
+    rotary = layer_rotary(rotary, module)
+    return rotary(hidden_states[:, -w:], positions[None].expand(hidden_states.shape[0], -1))
 
 
 def layer_keys(
