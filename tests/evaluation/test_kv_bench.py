@@ -294,3 +294,73 @@ def test_a_run_resumes_from_its_log_and_refuses_another_configuration(tmp_path, 
     assert {p.name for p in out.iterdir()} == {"log.jsonl", "results.json", "results.md", "results.png"}
     assert cli.main([*argv[:5], "snapkv", *argv[6:]]) == 2
     assert "written by a run with other presses" in capsys.readouterr().err
+
+
+def test_cost_in_prefills_adds_the_prefill_to_a_replayed_press_only() -> None:
+    from rcstat.evaluation.kv.bench import Config
+    from rcstat.evaluation.kv.summary import summarise
+
+    config = Config.create(["none", "snapkv", "kvzip"], [0.5], query_aware=True, max_new_tokens=4)
+
+    def cell(seconds: float) -> dict:
+        return {"seconds": seconds, "extra_bytes": 0, "kept_fraction": 0.5, "held_bytes": 1, "score": 1.0}
+
+    records = [
+        {
+            "task": "needle",
+            "full_bytes": 2,
+            "prefill_seconds": p,
+            "results": {
+                "none@0": {**cell(0.0), "agrees": True},
+                "snapkv@0.5": {**cell(s), "agrees": True},
+                "kvzip@0.5": {**cell(z), "agrees": True},
+            },
+        }
+        for p, s, z in ((2.0, 0.2, 5.0), (4.0, 0.2, 12.0))
+    ]
+    rows = {r["press"]: r for r in summarise(config, records)}
+    assert rows["none"]["cost_in_prefills"] == pytest.approx(1.0)
+    assert rows["snapkv"]["cost_in_prefills"] == pytest.approx((1.1 + 1.05) / 2)
+    assert rows["kvzip"]["cost_in_prefills"] == pytest.approx((2.5 + 3.0) / 2)
+
+
+def test_frontier_keeps_the_cells_no_cheaper_cell_beats_and_plots_them(tmp_path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "frontier", Path(__file__).parents[2] / "benchmarks/kv/frontier.py"
+    )
+    frontier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frontier)
+
+    def row(press: str, cost: float, accuracy: float, ratio: float = 0.75) -> dict:
+        return {
+            "press": press,
+            "mode": "ratio",
+            "compression_ratio": ratio,
+            "accuracy": accuracy,
+            "ci95": [accuracy / 2, 1.0],
+            "n": 4,
+            "cost_in_prefills": cost,
+        }
+
+    rows = [
+        row("snapkv", 1.02, 0.4),
+        row("tova", 1.01, 0.2),
+        row("rcstat", 1.03, 0.8),
+        row("rcstat-layer", 1.03, 0.1),
+        row("kvzip", 3.0, 0.7),
+        row("oracle", 1.0, 1.0),
+        row("none", 1.0, 0.9, ratio=0.0),
+    ]
+    got = [(r["press"], r["on_frontier"]) for r in frontier.frontier(rows, 0.75)]
+    assert got == [("tova", True), ("snapkv", True), ("rcstat", True), ("rcstat-layer", False)]
+    for setting in ("query-aware", "query-agnostic"):
+        (tmp_path / setting / "kvzip-subset").mkdir(parents=True)
+        result = {"data": "d", "commit": "abc", "command": "rcstat bench kv", "results": rows}
+        (tmp_path / setting / "results.json").write_text(json.dumps(result))
+        (tmp_path / setting / "kvzip-subset" / "results.json").write_text(json.dumps(result))
+    assert frontier.main([str(tmp_path)]) == 0
+    text = (tmp_path / "frontier.md").read_text()
+    assert "## query-agnostic, kvzip-subset run" in text and "| 0.75 | rcstat | 1.03 | 0.800" in text
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000

@@ -13,8 +13,11 @@ from rcstat.render.plots import plot_kv
 
 COST_NOTE = (
     "Compression time is the press's scoring and pruning of one recorded prefill (all layers), per "
-    "sample (live presses: their whole prefill and extra passes, marked *live*); extra peak memory is "
-    "the resident high-water mark it added (Linux `VmHWM`, including the compressed cache it returns). "
+    "sample (live presses: their whole prefill and extra passes, marked *live*). *Prefills* is a "
+    "cell's whole work in prefills of the same sample (a replayed press: the prefill plus its "
+    "compression; a live press: its prefill and extra passes), the cost axis of the frontier. Extra "
+    "peak memory is the resident high-water mark the compression added (Linux `VmHWM`, including "
+    "the compressed cache it returns). "
     "*Seen* is the share of cache entries attention still sees; *held* is the share of the full cache's "
     "bytes still in memory: kvpress only **masks** what presses with per-head or per-layer budgets evict "
     "(rcstat, adakv, thresholds, kvzip…), so they hold everything here (`RaggedPress` frees it, see "
@@ -92,8 +95,9 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         "",
         COST_NOTE,
         "",
-        "| press | ratio / τ | agrees with full | seen | held | compression s | vs SnapKV | extra peak MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| press | ratio / τ | agrees with full | seen | held | compression s | vs SnapKV | prefills "
+        "| extra peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r["press"] == FULL_CACHE:
@@ -104,7 +108,7 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
             f"| {r['press']}{live} | {at} | {_num(r['agreement_with_full_cache'])} | "
             f"{_num(None if r['realised_ratio'] is None else 1 - r['realised_ratio'])} | "
             f"{_num(r['held_bytes_fraction'])} | {_num(r['compression_seconds_mean'])} | "
-            f"{_num(r['compression_time_vs_snapkv'], '.2f')}× | "
+            f"{_num(r['compression_time_vs_snapkv'], '.2f')}× | {_num(r.get('cost_in_prefills'), '.2f')} | "
             f"{_num(r['compression_peak_extra_mib'], '.1f')} |"
         )
     lines += ["", "Press records (the repr of each press, its full configuration):", ""]

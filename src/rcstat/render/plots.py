@@ -5,7 +5,8 @@
 - :func:`plot_contextualization`: one head's cross- (``X``, response → context) and
   self-contextualization (``Y``, response → earlier response) logits, the paper's Figure 1: RC is
   how far X reaches above Y;
-- :func:`plot_kv`: score against compression ratio, one line per press, with 95% intervals.
+- :func:`plot_kv`: score against compression ratio, one line per press, with 95% intervals;
+- :func:`plot_frontier`: score against cost (prefills of work) at each ratio, one point per press.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def pyplot():
     return plt
 
 
-def save(fig, path: str | Path) -> None:
-    """Written whole or not at all (a temporary file renamed into place), then closed."""
+def save(fig, path: str | Path, **options) -> None:
+    """Written whole or not at all (a temporary file renamed into place), then closed; ``options``
+    go to ``savefig``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **options)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -135,3 +137,72 @@ def _lines(rows: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
     for (_, mode), mine in lines.items():
         mine.sort(key=lambda r: r["realised_ratio"] if mode == "threshold" else r["compression_ratio"])
     return lines
+
+
+def plot_frontier(
+    runs: dict[str, Sequence[tuple[str, Sequence[dict]]]], ratios: Sequence[float], path: Path, title: str
+) -> None:
+    """Score against cost: one row of panels per setting, one panel per ratio; each run's presses as
+    points at their ``cost_in_prefills`` (log scale) with 95% intervals, every run after the first
+    (a subset) hollow; the full cache and the oracle of the first run as lines."""
+    plt = pyplot()
+    fig, axes = plt.subplots(
+        len(runs), len(ratios), figsize=(4.2 * len(ratios), 3.6 * len(runs)), dpi=100, squeeze=False
+    )
+    colours: dict[str, str] = {}
+    for axes_row, (setting, sources) in zip(axes, runs.items(), strict=True):
+        for ax, ratio in zip(axes_row, ratios, strict=True):
+            for i, (source, rows) in enumerate(sources):
+                for row in rows:
+                    if row["n"] and row.get("mode", "ratio") == "ratio":
+                        _frontier_point(ax, row, ratio, source, first=i == 0, colours=colours)
+            ax.set_xscale("log")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(f"{setting}, ratio {ratio:g}", fontsize=9)
+            ax.set_xlabel("work, in prefills (log)")
+            ax.set_ylabel("score")
+            ax.grid(alpha=0.3)
+    handles: dict[str, object] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    fig.legend(
+        handles.values(),
+        handles.keys(),
+        fontsize=7,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        frameon=False,
+    )
+    fig.suptitle(f"{title}\n(dashed: full cache; dotted: oracle)", fontsize=9)
+    fig.tight_layout()
+    save(fig, path, bbox_inches="tight")
+
+
+def _frontier_point(ax, row: dict, ratio: float, source: str, first: bool, colours: dict[str, str]) -> None:
+    """One press's cell on a frontier panel (the full cache and the oracle as lines, first run only)."""
+    press = row["press"]
+    if press in ("none", "oracle"):
+        if first and (press == "none" or row["compression_ratio"] == ratio):
+            ax.axhline(
+                row["accuracy"],
+                color="black" if press == "none" else "0.5",
+                linestyle="--" if press == "none" else ":",
+                linewidth=1,
+            )
+        return
+    if row["compression_ratio"] != ratio or row.get("cost_in_prefills") is None:
+        return
+    colour = colours.setdefault(press, f"C{len(colours) % 10}")
+    ax.errorbar(
+        row["cost_in_prefills"],
+        row["accuracy"],
+        yerr=[[row["accuracy"] - row["ci95"][0]], [row["ci95"][1] - row["accuracy"]]],
+        marker="o" if press.startswith("rcstat") else "s",
+        markersize=7 if press.startswith("rcstat") else 5,
+        mfc=colour if first else "white",
+        color=colour,
+        capsize=2,
+        linewidth=0.8,
+        label=f"{press} ({source})",
+    )

@@ -17,6 +17,17 @@ def _accuracy(scores: list[float]) -> dict:
     }
 
 
+def _cost(cells: list[dict], records: list[dict], live: bool) -> float | None:
+    """The work of a cell in prefills of its sample, mean over samples: a replayed press costs the
+    prefill plus its compression; a live press's time is its whole prefill and extra passes."""
+    costs = [
+        (c["seconds"] + (0.0 if live else r["prefill_seconds"])) / r["prefill_seconds"]
+        for c, r in zip(cells, records, strict=True)
+        if r.get("prefill_seconds") and c["seconds"] is not None
+    ]
+    return statistics.fmean(costs) if costs else None
+
+
 def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
     """One row per cell: accuracy with 95% interval, per task, agreement, time, memory, and the kept
     share per layer. A cell a sample did not run (the oracle without evidence) is left out of its n."""
@@ -57,6 +68,7 @@ def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
                 else None
             ),
             "compression_seconds_mean": statistics.fmean(c["seconds"] for c in cells) if cells else None,
+            "cost_in_prefills": _cost(cells, ran, cell.live),
             "compression_peak_extra_mib": max(extra) / 2**20 if extra else None,
             "press_repr": labels[cell.key],
             "live": cell.live,
