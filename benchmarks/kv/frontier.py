@@ -63,7 +63,17 @@ def frontier(rows: list[dict], ratio: float) -> list[dict]:
 
 
 def markdown(directory: Path, runs: dict[str, list[tuple[str, dict]]]) -> str:
-    lines = [f"# The frontier: {directory.name}", "", __doc__.split("\n\n")[1].replace("\n", " "), ""]
+    lines = [
+        f"# The frontier: {directory.name}",
+        "",
+        "Score against work: *prefills* is a cell's whole work in prefills of its own sample, measured "
+        "in its own run (a replayed press: the prefill plus its compression; a live press such as "
+        "KVzip: its prefill and its extra passes). Per run, setting and ratio: the presses on that "
+        "run's frontier (no cheaper press scores as high) and RC's variants. Runs on a subset are "
+        "compared within themselves; `frontier.png` draws them hollow. Written by "
+        "`python benchmarks/kv/frontier.py DIR`.",
+        "",
+    ]
     for setting, found in runs.items():
         for name, result in found:
             lines += [

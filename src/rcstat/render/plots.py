@@ -149,14 +149,16 @@ def plot_frontier(
     fig, axes = plt.subplots(
         len(runs), len(ratios), figsize=(4.2 * len(ratios), 3.6 * len(runs)), dpi=100, squeeze=False
     )
-    colours: dict[str, str] = {}
+    colours: dict[str, object] = {}
     for axes_row, (setting, sources) in zip(axes, runs.items(), strict=True):
         for ax, ratio in zip(axes_row, ratios, strict=True):
-            for i, (source, rows) in enumerate(sources):
+            for i, (_, rows) in enumerate(sources):
                 for row in rows:
                     if row["n"] and row.get("mode", "ratio") == "ratio":
-                        _frontier_point(ax, row, ratio, source, first=i == 0, colours=colours)
+                        _frontier_point(ax, row, ratio, first=i == 0, colours=colours)
             ax.set_xscale("log")
+            ax.set_xticks([1, 1.5, 2, 3, 5, 8], ["1", "1.5", "2", "3", "5", "8"])
+            ax.minorticks_off()
             ax.set_ylim(-0.03, 1.03)
             ax.set_title(f"{setting}, ratio {ratio:g}", fontsize=9)
             ax.set_xlabel("work, in prefills (log)")
@@ -179,7 +181,7 @@ def plot_frontier(
     save(fig, path, bbox_inches="tight")
 
 
-def _frontier_point(ax, row: dict, ratio: float, source: str, first: bool, colours: dict[str, str]) -> None:
+def _frontier_point(ax, row: dict, ratio: float, first: bool, colours: dict[str, object]) -> None:
     """One press's cell on a frontier panel (the full cache and the oracle as lines, first run only)."""
     press = row["press"]
     if press in ("none", "oracle"):
@@ -193,7 +195,7 @@ def _frontier_point(ax, row: dict, ratio: float, source: str, first: bool, colou
         return
     if row["compression_ratio"] != ratio or row.get("cost_in_prefills") is None:
         return
-    colour = colours.setdefault(press, f"C{len(colours) % 10}")
+    colour = colours.setdefault(press, pyplot().get_cmap("tab20")(len(colours) % 20))
     ax.errorbar(
         row["cost_in_prefills"],
         row["accuracy"],
@@ -204,5 +206,5 @@ def _frontier_point(ax, row: dict, ratio: float, source: str, first: bool, colou
         color=colour,
         capsize=2,
         linewidth=0.8,
-        label=f"{press} ({source})",
+        label=press,
     )
