@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from rcstat.evaluation.kv.oracle import ORACLE
 from rcstat.io import write_atomic
 from rcstat.render.plots import plot_frontier
 
@@ -49,7 +50,7 @@ def frontier(rows: list[dict], ratio: float) -> list[dict]:
             and r["compression_ratio"] == ratio
             and r["n"]
             and r.get("cost_in_prefills") is not None
-            and r["press"] != "oracle"
+            and r["press"] != ORACLE
         ),
         key=lambda r: (r["cost_in_prefills"], -r["accuracy"]),
     )

@@ -25,6 +25,7 @@ Scope = Literal["head", "layer", "model"]  # compressing while generating: how o
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
 DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)
 DEFAULT_HISTORY = 128  # recent hidden states a scorer sees while generating (g')
+DEFAULT_PLAIN_FORWARD = True  # attribution bench: time one plain forward pass per example (the cost's unit)
 CacheKind = Literal["ragged", "masked"]  # how a compressed cache holds per-head budgets
 DType = Literal["auto", "float32", "bfloat16", "float16"]  # a loaded model's; auto: bfloat16 on a GPU
 DEFAULT_DEVICE = "auto"  # where a model loads: a GPU when torch sees one, else the CPU

@@ -34,7 +34,7 @@ from torch import nn
 
 from rcstat.errors import RCStatError
 from rcstat.kv.ragged import RaggedCache, RaggedLayer, ragged_attention
-from rcstat.models.logits import attention_layers, is_sliding, layer_rotary
+from rcstat.models.logits import attach_rotary, attention_layers, is_sliding
 from rcstat.options import DEFAULT_HISTORY, DEFAULT_INTERVAL, Scope, check_choice, check_number, check_room
 
 
@@ -212,7 +212,7 @@ def generate(
     layers = {la.index: la.module for la in attention_layers(model)}
     cache = RaggedCache(model.config)
     recent = _Recent(model, history)
-    _attach_rotary(model, layers.values())
+    attach_rotary(model, layers.values())
     stops = set(stop)
     started = time.perf_counter()
     try:
@@ -281,13 +281,6 @@ def _prefill(model, prompts, cache: RaggedCache, recent: _Recent, width: int, de
     recent.select(source)
     out.logits = out.logits[source]
     return out
-
-
-def _attach_rotary(model: nn.Module, modules) -> None:
-    """kvpress's scorers read the rotary module from the attention layer (kvpress attaches it too)."""
-    inner = model.model.language_model if hasattr(model.model, "language_model") else model.model
-    for module in modules:
-        module.rotary_emb = layer_rotary(inner.rotary_emb, module)
 
 
 def _measure(row: _Row, cache: RaggedCache, step: int) -> Step:

@@ -26,11 +26,11 @@ from transformers import DynamicCache
 from rcstat.errors import RCStatError
 from rcstat.kv.memory import cache_bytes
 from rcstat.models.logits import (
+    attach_rotary,
     attention_layer,
     attention_layers,
     is_sliding,
     layer_queries,
-    layer_rotary,
     logits,
 )
 
@@ -179,11 +179,9 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
                 f"{type(press).__name__} works in its forward hook and cannot be replayed; run it live"
             )
         press.post_init_from_model(model)
-    rotary = getattr(model.get_decoder(), "rotary_emb", None)
+    attach_rotary(model, [layer.module for layer in record.layers])
     for layer in record.layers:
         layer.module.masked_key_indices = None  # what kvpress's attention patch does at prefill
-        if rotary is not None:
-            layer.module.rotary_emb = layer_rotary(rotary, layer.module)  # as kvpress's press context sets it
     for layer in record.layers:
         keys, values = layer.keys, layer.values
         if press is not None and not is_sliding(layer.module):  # a sliding window bounds its layer already

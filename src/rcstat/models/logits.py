@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -144,6 +144,15 @@ def layer_rotary(rotary: nn.Module, module: nn.Module) -> nn.Module:
     if not isinstance(rotary, LayerRotary) and "layer_type" in inspect.signature(rotary.forward).parameters:
         return LayerRotary(rotary, getattr(module, "layer_type", None))
     return rotary
+
+
+def attach_rotary(model: nn.Module, modules: Iterable[nn.Module]) -> None:
+    """Give each attention module the model's rotary module, bound to its layer's type, where
+    kvpress's scorers read it (``module.rotary_emb``, as kvpress's press context attaches it)."""
+    rotary = getattr(model.get_decoder(), "rotary_emb", None)
+    if rotary is not None:
+        for module in modules:
+            module.rotary_emb = layer_rotary(rotary, module)
 
 
 def window_position_embeddings(

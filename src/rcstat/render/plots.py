@@ -19,6 +19,7 @@ import torch
 
 from rcstat.attribution.profile import HeadProfile, select_heads
 from rcstat.errors import RCStatError
+from rcstat.presses.registry import FULL_CACHE
 
 
 def pyplot():
@@ -94,7 +95,7 @@ def plot_contextualization(
     save(fig, path)
 
 
-def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = "none") -> None:
+def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = FULL_CACHE) -> None:
     """Score vs. compression ratio: one line per press at its ratios (95% intervals as bars), and
     dashed lines for thresholded presses at the ratios their τ realised."""
     plt = pyplot()
@@ -184,12 +185,12 @@ def plot_frontier(
 def _frontier_point(ax, row: dict, ratio: float, first: bool, colours: dict[str, object]) -> None:
     """One press's cell on a frontier panel (the full cache and the oracle as lines, first run only)."""
     press = row["press"]
-    if press in ("none", "oracle"):
-        if first and (press == "none" or row["compression_ratio"] == ratio):
+    if press in (FULL_CACHE, "oracle"):
+        if first and (press == FULL_CACHE or row["compression_ratio"] == ratio):
             ax.axhline(
                 row["accuracy"],
-                color="black" if press == "none" else "0.5",
-                linestyle="--" if press == "none" else ":",
+                color="black" if press == FULL_CACHE else "0.5",
+                linestyle="--" if press == FULL_CACHE else ":",
                 linewidth=1,
             )
         return

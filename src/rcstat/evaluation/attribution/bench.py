@@ -30,7 +30,7 @@ from rcstat.evaluation.attribution.scorers import Context, kind, method_scores
 from rcstat.evaluation.intervals import normal, wilson
 from rcstat.kv.memory import peak_extra_bytes
 from rcstat.models.loading import model_name
-from rcstat.options import check_number
+from rcstat.options import DEFAULT_PLAIN_FORWARD, check_number
 
 
 def response_logprobs(model, task: Task) -> torch.Tensor:
@@ -55,7 +55,7 @@ class ExampleRun:
     ablations: int
     ks: tuple[int, ...]
     seed: int
-    plain_forward: bool = False  # also time one plain forward pass per example (the cost's unit)
+    plain_forward: bool  # also time one plain forward pass per example (the cost's unit)
 
     def __call__(self, model, tokenizer, index: int, example: Example, faithful: int) -> list[dict]:
         """One record per target span of example ``index``; log-prob drops on its first ``faithful``."""
@@ -146,7 +146,7 @@ def run_attribution_bench(
     ablations: int = 32,
     ks: Sequence[int] = (1, 3),
     seed: int = 0,
-    plain_forward: bool = False,
+    plain_forward: bool = DEFAULT_PLAIN_FORWARD,
     progress: Callable[[int, int], None] | None = None,
     workers: Workers = HERE,
 ) -> list[dict]:

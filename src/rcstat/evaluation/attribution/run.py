@@ -14,7 +14,7 @@ from rcstat.distributed import HERE, Workers, require_ray
 from rcstat.evaluation.attribution.data import Dataset, Loaded, load_examples
 from rcstat.evaluation.attribution.methods import check_methods
 from rcstat.evaluation.provenance import git_commit
-from rcstat.options import check_choice, check_number
+from rcstat.options import DEFAULT_PLAIN_FORWARD, check_choice, check_number
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class AttributionBench:
     limit: int | None = None
     strict: bool = False
     context_tokens: int | None = None
-    plain_forward: bool = True  # time one plain forward pass per example: the unit of the capture's cost
+    plain_forward: bool = DEFAULT_PLAIN_FORWARD  # time one plain forward pass per example
     workers: Workers = field(default=HERE, compare=False)
     command: Sequence[str] = field(default=(), compare=False)
 
