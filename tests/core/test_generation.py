@@ -9,6 +9,7 @@ import torch
 from kvpress import KnormPress
 
 from rcstat.errors import RCStatError
+from rcstat.kv import generation
 from rcstat.kv.generation import Budget, DecodingCompression, generate
 from rcstat.kv.replay import record_prefill, replay
 from rcstat.models.logits import attention_layers, is_sliding
@@ -186,3 +187,35 @@ def test_bad_batches_are_refused() -> None:
         generate(model, [*prompts(20), torch.zeros(0, dtype=torch.long)], [None, None], 4)
     with pytest.raises(RCStatError, match="one compression"):
         generate(model, prompts(20), [None, None], 4)
+
+
+def test_the_scorer_sees_exactly_the_last_history_inputs() -> None:
+    """The recent inputs a scorer reads, joined and trimmed every few steps, equal the last ``history``
+    inputs the layer saw (prompt rows, then generated ones): hidden states and rotary ``cos``."""
+    model = tiny_model("llama-gqa")
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    read: list[tuple[torch.Tensor, ...]] = []
+
+    def spy(module, args, kwargs, output) -> None:
+        seen.append((kwargs["hidden_states"].detach(), kwargs["position_embeddings"][0].detach()))
+
+    class Spy(KnormPress):
+        def score(self, module, hidden_states, keys, values, attentions, kwargs):
+            if module.layer_idx == 0:
+                so_far = [torch.cat(parts, 1) for parts in zip(*seen, strict=True)]
+                read.append((hidden_states, kwargs["position_embeddings"][0], *so_far))
+            return super().score(module, hidden_states, keys, values, attentions, kwargs)
+
+    history, interval = 12, 2 * generation._JOIN + 3
+    hook = attention_layers(model)[0].module.register_forward_hook(spy, with_kwargs=True)
+    try:
+        generate(
+            model, prompts(30), [DecodingCompression(Spy(), Budget(ratio=0.5), "head", interval, history)], 80
+        )
+    finally:
+        hook.remove()
+    assert len(read) == 3  # after the prefill, then twice more than _JOIN steps later
+    for hidden, cos, all_hidden, all_cos in read:
+        assert hidden.shape[1] == history
+        torch.testing.assert_close(hidden, all_hidden[:, -history:], rtol=0, atol=0)
+        torch.testing.assert_close(cos, all_cos[:, -history:], rtol=0, atol=0)

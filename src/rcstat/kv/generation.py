@@ -124,6 +124,9 @@ class Generated:
     clock: list[float] = field(default_factory=list)  # seconds after the prefill as each token came
 
 
+_JOIN = 16  # chunks of recent inputs held before they are joined into one
+
+
 @dataclass
 class _Row:
     """Generation state of one sequence of the batch."""
@@ -139,7 +142,9 @@ class _Row:
 
 class _Recent:
     """The last ``size`` inputs (hidden states, rotary ``cos`` and ``sin``) of every attention layer,
-    kept as the chunks each forward gave (appending costs nothing per step) and joined when read."""
+    kept as the chunks each forward gave (appending costs nothing per step); every :data:`_JOIN`
+    chunks, or a chunk longer than ``size`` (the prefill), they are joined into one of at most
+    ``size`` rows, so a step's cost and a read's do not grow with ``size``."""
 
     def __init__(self, model: nn.Module, size: int) -> None:
         self.size = size
@@ -154,8 +159,10 @@ class _Recent:
             hidden, (cos, sin) = kwargs["hidden_states"], kwargs["position_embeddings"]
             chunks = self.chunks.setdefault(index, [])
             chunks.append((hidden.detach(), cos.detach(), sin.detach()))
-            while sum(c[0].shape[1] for c in chunks[1:]) >= self.size:  # the oldest is no longer needed
-                chunks.pop(0)
+            if len(chunks) >= _JOIN or hidden.shape[1] > self.size:
+                chunks[:] = [
+                    tuple(torch.cat(parts, 1)[:, -self.size :] for parts in zip(*chunks, strict=True))
+                ]
 
         return keep
 
