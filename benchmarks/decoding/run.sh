@@ -13,7 +13,10 @@ rcstat bench decoding --task copy,summary --per-task 50 --length 400 --seed 0 \
   --interval 8 --max-new-tokens 160 --threads 1 \
   --output benchmarks/decoding/smollm2-135m-instruct "$@"
 # time per token: the full cache (transformers' and rcstat's) and RC at 128 entries, each alone, 1024
-# tokens from the first prompt, one after another in one process
-rcstat bench decoding --task copy,summary --per-task 50 --length 400 --seed 0 --limit 1 \
-  --press rcstat --budget 128 --interval 8 --max-new-tokens 160 --timing-tokens 1024 --threads 1 \
-  --output benchmarks/decoding/smollm2-135m-instruct/timing "$@"
+# tokens from the first prompt, one after another in one process; prompts of about 400, 2000 and 4000
+# tokens
+for spec in 400:timing 2000:timing-2k 4000:timing-4k; do
+  rcstat bench decoding --task copy,summary --per-task 50 --length "${spec%%:*}" --seed 0 --limit 1 \
+    --press rcstat --budget 128 --interval 8 --max-new-tokens 160 --timing-tokens 1024 --threads 1 \
+    --output "benchmarks/decoding/smollm2-135m-instruct/${spec##*:}" "$@"
+done
