@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Longer contexts on the default model: needle and multikey at 2k tokens (20 samples per task) and
-# 4k tokens (10 per task), both settings, one torch thread each; the strongest presses and the
-# oracle; KVzip and rcstat-zip live. Resumable: rerun the same command to continue.
+# Longer contexts on the default model: needle and multikey at 2k tokens (PER_2K samples per task,
+# 8 in the committed run) and 4k tokens (PER_4K, 4 committed: query-aware only, the query-agnostic 4k
+# run did not fit the machine's time), both settings, one torch thread each; the strongest presses
+# and the oracle; KVzip and rcstat-zip live. Resumable: rerun the same command to continue (other
+# per-task counts number the samples differently: give them another output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -11,7 +13,7 @@ presses=$presses,kvzip,rcstat-zip
 rcstat data fetch > /dev/null
 run() {  # setting
   local setting=$1 aware=(); [ "$1" = query-aware ] && aware=(--query-aware)
-  for spec in 2048:20 4096:10; do
+  for spec in "2048:${PER_2K:-8}" "4096:${PER_4K:-4}"; do
     mkdir -p "$out/${spec%%:*}/$setting"
     rcstat bench kv --task needle,multikey --lengths "${spec%%:*}" --per-task "${spec##*:}" --seed 0 \
       --press "$presses" --compression-ratio 0.25,0.5,0.75,0.9 "${aware[@]}" --output "$out/${spec%%:*}/$setting"
