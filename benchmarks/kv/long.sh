@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Longer contexts on the default model: needle and multikey at 2k tokens (PER_2K samples per task,
-# 8 in the committed run) and 4k tokens (PER_4K, 4 committed: query-aware only, the query-agnostic 4k
-# run did not fit the machine's time), both settings, one torch thread each; the strongest presses
-# and the oracle; KVzip and rcstat-zip live. Resumable: rerun the same command to continue (other
-# per-task counts number the samples differently: give them another output).
+# 8 in the committed run) and 4k tokens (PER_4K, 4 in the committed run), both settings, one torch
+# thread each; the strongest presses and the oracle; KVzip and rcstat-zip live. Resumable: rerun
+# the same command to continue (other per-task counts number the samples differently: give them
+# another output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
