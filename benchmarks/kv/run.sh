@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The committed KV benchmark, both settings at once, one torch thread each, on task families of about
-# 1k tokens (seed 0; the options were chosen on seed 1000, benchmarks/kv/dev), every press at ratios
-# 0.25 / 0.5 / 0.75 / 0.9, the oracle bound beside them. Three runs per setting, each resumable
-# (rerun the same command to continue):
-#   1. <setting>/              the leading presses on all six families (PER_TASK samples each);
-#   2. <setting>/all-presses/  every press, and RC, SnapKV and TOVA thresholded over τ grids set on the
-#                              development runs, on the FULL families (a declared subset);
+# 1k tokens (seed 0; the options and τ grids were chosen on seed 1000, benchmarks/kv/dev), every
+# press at ratios 0.25 / 0.5 / 0.75 / 0.9, the oracle bound beside them. Three runs per setting,
+# each resumable (rerun the same command to continue):
+#   1. <setting>/              the leading presses and RC thresholded over its τ grid, on all six
+#                              families (PER_TASK samples each);
+#   2. <setting>/all-presses/  every press, and RC, SnapKV and TOVA thresholded over τ grids, on the
+#                              FULL families (a declared subset);
 #   3. <setting>/kvzip-subset/ KVzip, KVzip+ and RC over KVzip's reconstruction pass (rcstat-zip), run
 #                              live (they replay the context), on the first SUBSET samples of the FULL
 #                              families, beside RC and the full cache on the same samples.
@@ -28,8 +29,8 @@ leading=none,oracle,rcstat,rcstat-layer,snapkv,chunkkv,streaming_llm,keydiff,lag
 every=none,oracle,rcstat,rcstat-layer,rcstat-uniform,snapkv,adakv,critical_adakv,chunkkv,pyramidkv,streaming_llm
 every=$every,observed_attention,tova,knorm,keydiff,lagkv,compactor,expected_attention,random
 ratios=(--compression-ratio 0.25,0.5,0.75,0.9)
-steps=(--threshold rcstat=0,0.02,0.05,0.1,0.2,0.4,0.8,1.5 --threshold snapkv=2e-5,5e-5,1e-4,2e-4,5e-4,1e-3
-  --threshold tova=2e-5,5e-5,1e-4,2e-4,5e-4,1e-3)
+rc_steps=(--threshold rcstat=0,0.02,0.05,0.1,0.2,0.4,0.8,1.5)
+steps=("${rc_steps[@]}" --threshold snapkv=2e-5,5e-5,1e-4,2e-4,5e-4,1e-3 --threshold tova=2e-5,5e-5,1e-4,2e-4,5e-4,1e-3)
 rcstat data fetch > /dev/null
 run() {  # setting, then extra options
   local setting=$1; shift
@@ -40,7 +41,7 @@ run() {  # setting, then extra options
       "${aware[@]}" --output "$out/$setting" "$@"
   else
     rcstat bench kv "${data[@]}" --task "$six" --per-task "$per_task" --press "$leading" "${ratios[@]}" \
-      "${aware[@]}" --output "$out/$setting" "$@"
+      "${rc_steps[@]}" "${aware[@]}" --output "$out/$setting" "$@"
     rcstat bench kv "${data[@]}" --task "$full" --per-task "$per_task" --press "$every" "${ratios[@]}" "${steps[@]}" \
       "${aware[@]}" --output "$out/$setting/all-presses" "$@"
   fi
