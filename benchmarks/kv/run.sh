@@ -10,7 +10,8 @@
 #   3. <setting>/kvzip-subset/ KVzip, KVzip+ and RC over KVzip's reconstruction pass (rcstat-zip), run
 #                              live (they replay the context), on the first SUBSET samples of the FULL
 #                              families, beside RC and the full cache on the same samples.
-# FULL=all runs every press and the τ grids on all six families in step 1 and skips step 2.
+# FULL=all (or the six families named) runs every press and the τ grids on all six families in
+# step 1 and skips step 2.
 #   benchmarks/kv/run.sh                                                # SmolLM2-135M-Instruct, 204 samples
 #   MODEL=gemma-3-270m PER_TASK=17 SUBSET=0 FULL=all benchmarks/kv/run.sh   # Gemma 3 270M (KVzip refuses it)
 # MALLOC_MMAP_THRESHOLD_ makes freed tensors return to the OS, so the peak-memory column measures
@@ -21,10 +22,11 @@ export MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 model=${MODEL:-smollm2-135m-instruct}
 per_task=${PER_TASK:-34}
 subset=${SUBSET:-10}
-full=${FULL:-needle,multikey}
 out=benchmarks/kv/$model
-data=(--model "$model" --qa-data ../shared/data/quotesum_dev.jsonl --lengths 1024 --seed 0)
+data=(--qa-data ../shared/data/quotesum_dev.jsonl --lengths 1024 --seed 0)
 six=needle,multikey,multivalue,vartrack,cwe,qa
+full=${FULL:-needle,multikey}
+[ "$full" = all ] && full=$six
 leading=none,oracle,rcstat,rcstat-layer,snapkv,chunkkv,streaming_llm,keydiff,lagkv,compactor
 every=none,oracle,rcstat,rcstat-layer,rcstat-uniform,snapkv,adakv,critical_adakv,chunkkv,pyramidkv,streaming_llm
 every=$every,observed_attention,tova,knorm,keydiff,lagkv,compactor,expected_attention,random
@@ -36,17 +38,17 @@ run() {  # setting, then extra options
   local setting=$1; shift
   mkdir -p "$out/$setting"
   local aware=(); [ "$setting" = query-aware ] && aware=(--query-aware)
-  if [ "$full" = all ]; then
-    rcstat bench kv "${data[@]}" --task "$six" --per-task "$per_task" --press "$every" "${ratios[@]}" "${steps[@]}" \
-      "${aware[@]}" --output "$out/$setting" "$@"
+  if [ "$full" = "$six" ]; then
+    rcstat bench kv --model "$model" --task "$six" "${data[@]}" --per-task "$per_task" --press "$every" \
+      "${ratios[@]}" "${steps[@]}" "${aware[@]}" --output "$out/$setting" "$@"
   else
-    rcstat bench kv "${data[@]}" --task "$six" --per-task "$per_task" --press "$leading" "${ratios[@]}" \
-      "${rc_steps[@]}" "${aware[@]}" --output "$out/$setting" "$@"
-    rcstat bench kv "${data[@]}" --task "$full" --per-task "$per_task" --press "$every" "${ratios[@]}" "${steps[@]}" \
-      "${aware[@]}" --output "$out/$setting/all-presses" "$@"
+    rcstat bench kv --model "$model" --task "$six" "${data[@]}" --per-task "$per_task" --press "$leading" \
+      "${ratios[@]}" "${rc_steps[@]}" "${aware[@]}" --output "$out/$setting" "$@"
+    rcstat bench kv --model "$model" --task "$full" "${data[@]}" --per-task "$per_task" --press "$every" \
+      "${ratios[@]}" "${steps[@]}" "${aware[@]}" --output "$out/$setting/all-presses" "$@"
   fi
   if [ "$subset" -gt 0 ]; then
-    rcstat bench kv "${data[@]}" --task "$([ "$full" = all ] && echo "$six" || echo "$full")" --per-task "$subset" \
+    rcstat bench kv --model "$model" --task "$full" "${data[@]}" --per-task "$subset" \
       --press none,oracle,rcstat,rcstat-layer,kvzip,kvzip+,rcstat-zip "${ratios[@]}" "${aware[@]}" \
       --output "$out/$setting/kvzip-subset" "$@"
   fi
