@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-class RCStatError(Exception):
+class RCStatError(ValueError):
     """A problem the user can fix (bad input, missing model, unsupported architecture).
+
+    A :class:`ValueError` (bad values are what it reports), so a caller's ``except ValueError`` catches it.
 
     ``option`` names the library option the problem is about (``top_k``, ``profile``…), so that a
     front end can point at its own spelling of it (the CLI adds ``--top-k``); the message itself

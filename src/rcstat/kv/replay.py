@@ -214,6 +214,8 @@ def compress_live(model: nn.Module, context_ids: torch.Tensor, press: BasePress)
     try:
         with torch.no_grad(), press(model):
             model.get_decoder()(input_ids=context_ids, past_key_values=cache)
+    except RCStatError:
+        raise
     except (AssertionError, ValueError) as err:  # kvpress checks its preconditions with assert or raise
         raise RCStatError(f"{type(press).__name__} refused the model or the context: {err}") from err
     masks = [getattr(module, "masked_key_indices", None) for module in modules]

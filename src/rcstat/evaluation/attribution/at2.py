@@ -48,8 +48,9 @@ class HeadWeights:
     @classmethod
     def load(cls, path: str | Path) -> HeadWeights:
         """Saved weights, checked: a full layers × heads table of numbers."""
+        text = read_text(path)  # its own errors (no such file…) as they are
         try:
-            data = json.loads(read_text(path))
+            data = json.loads(text)
             weights = [[float(v) for v in row] for row in data["weights"]]
             loaded = cls(
                 str(data["model"]),
