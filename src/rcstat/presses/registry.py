@@ -156,12 +156,22 @@ def parse_presses(names: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
         why = "; ".join(
             f"{n}: not runnable offline here ({UNAVAILABLE[n]})" for n in unknown if n in UNAVAILABLE
         )
+        named = ", ".join(_suggest(n, known) for n in unknown)
         raise RCStatError(
-            f"unknown press {', '.join(unknown) or '(none given)'}; choose from "
+            f"unknown press {named or '(none given)'}; choose from "
             f"{', '.join([*press_names(), *extra])}" + (f" ({why})" if why else ""),
             option="press",
         )
     return chosen
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    """``name``, with the known name closest to it (ignoring case) as a "did you mean"."""
+    import difflib
+
+    lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), lower, n=1)
+    return f"{name} (did you mean {lower[close[0]]}?)" if close else name
 
 
 def decoding_names() -> tuple[str, ...]:
@@ -169,11 +179,15 @@ def decoding_names() -> tuple[str, ...]:
     return (FULL_CACHE, *(name for name, spec in PRESSES.items() if spec.scope))
 
 
-def make_decoding(name: str, budget, interval: int | None = None):
+def make_decoding(name: str | Any, budget, interval: int | None = None):
     """The :class:`~rcstat.kv.generation.DecodingCompression` of press ``name`` at ``budget``
-    (``None`` for the full cache); every ``interval`` generated tokens (its default when ``None``)."""
+    (``None`` for the full cache); every ``interval`` generated tokens (its default when ``None``).
+    ``name`` may be a kvpress scorer press itself (its budget shared per head)."""
     from rcstat.kv.generation import DecodingCompression
 
+    extra = {"interval": interval} if interval is not None else {}
+    if not isinstance(name, str):
+        return DecodingCompression(name, budget, **extra)
     (name,) = parse_presses([name])
     if name == FULL_CACHE:
         return None
@@ -184,12 +198,14 @@ def make_decoding(name: str, budget, interval: int | None = None):
             f"{', '.join(decoding_names())}",
             option="press",
         )
-    extra = {"interval": interval} if interval is not None else {}
     return DecodingCompression(spec.scorer(), budget, spec.scope, **extra)
 
 
-def make_press(name: str, compression_ratio: float = DEFAULT_RATIO, threshold: float | None = None):
-    """The press ``name`` at a ratio, or thresholded at τ (``None`` for the full cache)."""
+def make_press(name: str | Any, compression_ratio: float = DEFAULT_RATIO, threshold: float | None = None):
+    """The press ``name`` at a ratio, or thresholded at τ (``None`` for the full cache). ``name`` may
+    be a press itself: returned as it is (its own ratio), or its scorer thresholded at τ."""
+    if not isinstance(name, str):
+        return name if threshold is None else _threshold(name, threshold)
     (name,) = parse_presses([name])
     if name == FULL_CACHE:
         return None
@@ -201,6 +217,10 @@ def make_press(name: str, compression_ratio: float = DEFAULT_RATIO, threshold: f
         raise RCStatError(
             f"press {name} has no score to threshold; give it a compression ratio", option="threshold"
         )
+    return _threshold(spec.scorer(), threshold)
+
+
+def _threshold(scorer, threshold: float):
     from rcstat.presses.threshold_press import ThresholdPress
 
-    return ThresholdPress(spec.scorer(), threshold)
+    return ThresholdPress(scorer, threshold)
