@@ -6,14 +6,20 @@ import pytest
 import torch
 from kvpress import (
     AdaKVPress,
+    CapPress,
     ChunkKVPress,
     CompactorPress,
     CriticalAdaKVPress,
+    CURPress,
     DMSPress,
+    EntropyGatedChunkKVPress,
     ExpectedAttentionPress,
     KeyDiffPress,
     KnormPress,
     LagKVPress,
+    LeverageScorePress,
+    MergingPress,
+    NonCausalAttnPress,
     ObservedAttentionPress,
     PyramidKVPress,
     SnapKVPress,
@@ -49,6 +55,15 @@ PRESSES = {
     "tova": lambda: TOVAPress(compression_ratio=0.5),
     "expected": lambda: ExpectedAttentionPress(compression_ratio=0.5, n_future_positions=4, n_sink=2),
     "pyramidkv": lambda: PyramidKVPress(compression_ratio=0.5, window_size=8),
+    # kvpress 0.5.5
+    "cur": lambda: CURPress(compression_ratio=0.5, local_window_size=8),
+    "leverage": lambda: LeverageScorePress(compression_ratio=0.5, sketch_dimension=8),
+    "non-causal-attention": lambda: NonCausalAttnPress(compression_ratio=0.5, chunk_size=16),
+    "cap": lambda: CapPress(compression_ratio=0.5, n_future_positions=16),
+    "entropy-gated-chunkkv": lambda: EntropyGatedChunkKVPress(
+        SnapKVPress(compression_ratio=0.5, window_size=8), chunk_length=6, low_entropy_chunk_length=2
+    ),
+    "merging": lambda: MergingPress(SnapKVPress(compression_ratio=0.5, window_size=8)),
 }
 
 

@@ -130,8 +130,46 @@ PRESSES: dict[str, PressSpec] = {
     ),
     "rcstat-zip": PressSpec(_rczip, "RC over KVzip's reconstruction pass, ranked across layers", live=True),
     "random": PressSpec(_scorer("RandomPress", seed=0), "random"),
+    # kvpress 0.5.5. The scorers below read the prefill whole (Leverage and NonCausalAttn assert it;
+    # CUR's local windows and sinks, CAP's averaged future RoPE are positions of the prefill), so none
+    # reruns while generating.
+    "cur": PressSpec(
+        _scorer("CURPress"), "CurDKV (key × value norms, locally normalised)", _scorer("CURPress")
+    ),
+    "leverage": PressSpec(
+        _scorer("LeverageScorePress"),
+        "leverage scores of the pre-RoPE keys (Compactor's first half)",
+        _scorer("LeverageScorePress"),
+    ),
+    "non_causal_attention": PressSpec(
+        _scorer("NonCausalAttnPress"),
+        "non-causal chunked attention × ‖v‖ (Compactor's second half)",
+        _scorer("NonCausalAttnPress"),
+    ),
+    "cap": PressSpec(_scorer("CapPress"), "CAPKV (query-anchored value capacity)", _scorer("CapPress")),
+    "entropy_gated_chunkkv": PressSpec(
+        _over("EntropyGatedChunkKVPress", "SnapKVPress"),
+        "ChunkKV over SnapKV, spiky chunks cut to their best tokens",
+        _scorer("SnapKVPress"),
+    ),
+    "merging": PressSpec(
+        _over("MergingPress", "SnapKVPress"),
+        "SnapKV, evicted values merged into their nearest kept key",
+        _scorer("SnapKVPress"),
+    ),
+    "kvcompose": PressSpec(
+        _scorer("KVComposePress"),
+        "KVCompose: attention from a repeat of the context, one length per layer; 2 prefills of work",
+        live=True,
+    ),
+    "kvgrad": PressSpec(
+        _scorer("KVgradPress"),
+        "KVgrad: KVzip's reconstruction × gradient attribution, 3–4 prefills of work",
+        live=True,
+    ),
 }
-# Left out, and why (the README lists them too): they need what an offline machine cannot fetch.
+# Left out, and why (the README lists them too): they need what an offline machine cannot fetch, or
+# they do nothing at the prefill, or a compression ratio does not set what they keep.
 UNAVAILABLE = {
     "duo_attention": "its head patterns are downloaded from GitHub, or computed on the fly from the BookSum "
     "dataset on the Hugging Face hub",
@@ -139,6 +177,16 @@ UNAVAILABLE = {
     "qfilter": "its Q-Filters come from the Hugging Face hub",
     "expected_attention_stats": "its query statistics come from the Hugging Face hub",
     "cam": "it merges values while generating (a kvpress DecodingPress): nothing happens at the prefill",
+    "fastkvzip": "its gates' weights come from the Hugging Face hub",
+    "restorekv": "its restore embeddings and LoRA adapters come from the Hugging Face hub",
+    "lukv": "its per-head budget curve is downloaded from GitHub, and exists for Llama-3.1-8B only",
+    "finch": "it needs a delimiter token before the question, which it adds to the tokenizer and the "
+    "model's embeddings; without a question (query-agnostic) it has no window",
+    "simlayerkv": "it takes no compression ratio: a threshold decides which layers keep only sinks and "
+    "the last 1024 tokens, so a context under 1029 tokens is not compressed",
+    "think": "it prunes key channels, not tokens: the cache holds the same entries (zeroed channels)",
+    "dms": "it takes a threshold, not a ratio, and works in its forward hook; thresholds of every "
+    "scorer run as ThresholdPress (`--threshold`)",
 }
 
 
@@ -153,9 +201,7 @@ def parse_presses(names: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
     known = {*PRESSES, FULL_CACHE, *extra}
     unknown = [n for n in chosen if n not in known]
     if unknown or not chosen:
-        why = "; ".join(
-            f"{n}: not runnable offline here ({UNAVAILABLE[n]})" for n in unknown if n in UNAVAILABLE
-        )
+        why = "; ".join(f"{n}: not offered here ({UNAVAILABLE[n]})" for n in unknown if n in UNAVAILABLE)
         named = ", ".join(_suggest(n, known) for n in unknown)
         raise RCStatError(
             f"unknown press {named or '(none given)'}; choose from "
