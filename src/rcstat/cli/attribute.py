@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, emit
 from rcstat.cli.options import POSITIVE, add_model, add_scoring, add_workers, int_pair, model_source, scoring
 from rcstat.cli.progress import load, phases
+from rcstat.io import dumps
 from rcstat.options import DEFAULT_GRANULARITY, Granularity, choices
 
 
@@ -33,7 +33,7 @@ def register(sub) -> None:
     given.add_argument(
         "--data",
         help="a corpus: JSONL rows {id, context or sources, query, [response], [spans], [granularity]}, "
-        "attributed to --output (JSONL, resumable; bad rows to errors.jsonl beside it)",
+        "attributed to --output (JSONL, resumable; bad rows to OUTPUT.errors.jsonl beside it)",
     )
     attribute.add_argument("--query", help="the query (each row of --data has its own)")
     attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     record = {"model": name, "response": result.response, **scores.to_dict()}
     record["sources"] = record["sources"][: args.top_sources] if args.top_sources else record["sources"]
     if args.format == "json":
-        emit(json.dumps(record, indent=2), args.output)
+        emit(dumps(record, indent=2), args.output)
         return 0
     from rcstat.render.text import attribution_text
 

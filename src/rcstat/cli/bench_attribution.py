@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, from_args
 from rcstat.cli.options import (
@@ -21,6 +20,7 @@ from rcstat.cli.progress import load
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.evaluation.attribution.methods import METHODS
 from rcstat.evaluation.attribution.run import AttributionBench
+from rcstat.io import dumps
 from rcstat.options import choices
 
 DEFAULT = AttributionBench("quotesum", "-")  # the defaults of every option below
@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     name, model, tokenizer = load(model_source(args))
     result = run_bench(model, tokenizer, name, bench, loaded, progress)
     if args.output:
-        write_atomic(Path(args.output), (json.dumps(result) + "\n").encode())
+        write_atomic(Path(args.output), (dumps(result) + "\n").encode())
         say(f"wrote {args.output}")
     summary = {k: v for k, v in result.items() if k != "records"}
-    print(json.dumps(summary, indent=2) if args.format == "json" else attribution_bench_table(result))
+    print(dumps(summary, indent=2) if args.format == "json" else attribution_bench_table(result))
     return 0

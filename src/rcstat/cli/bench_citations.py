@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, say
 from rcstat.cli.options import add_model, add_scoring, add_slice, model_source, numbers, scoring
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.attribution.data import Dataset
+from rcstat.io import dumps
 from rcstat.options import choices
 
 MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         "records": records,
     }
     if args.output:
-        write_atomic(Path(args.output), (json.dumps(result) + "\n").encode())
+        write_atomic(Path(args.output), (dumps(result) + "\n").encode())
         say(f"wrote {args.output}")
     summary = {k: v for k, v in result.items() if k != "records"}
-    print(json.dumps(summary, indent=2) if args.format == "json" else citations_table(result))
+    print(dumps(summary, indent=2) if args.format == "json" else citations_table(result))
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, from_args, say
 from rcstat.cli.options import (
@@ -20,6 +19,7 @@ from rcstat.cli.options import (
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.decoding.config import DECODING_TASKS
 from rcstat.evaluation.decoding.run import DecodingBench
+from rcstat.io import dumps
 from rcstat.presses.registry import decoding_names
 
 DEFAULT = DecodingBench(tasks=("copy",))  # the defaults of every option below
@@ -110,5 +110,5 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         for path in write_decoding_report(Path(args.output), result):
             say(f"wrote {path}")
-    print(json.dumps(result, indent=2) if args.format == "json" else markdown(result, result["results"]))
+    print(dumps(result, indent=2) if args.format == "json" else markdown(result, result["results"]))
     return 0

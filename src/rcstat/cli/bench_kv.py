@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, from_args, say
 from rcstat.cli.options import (
@@ -20,6 +19,7 @@ from rcstat.cli.options import (
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.kv.run import KVBench
 from rcstat.evaluation.kv.tasks import TASKS
+from rcstat.io import dumps
 from rcstat.presses.registry import press_names
 
 DEFAULT = KVBench(tasks=("needle",))  # the defaults of every option below
@@ -117,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         for path in write_report(Path(args.output), result, result["results"]):
             say(f"wrote {path}")
-    print(json.dumps(result, indent=2) if args.format == "json" else kv_table(result))
+    print(dumps(result, indent=2) if args.format == "json" else kv_table(result))
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, emit
 from rcstat.cli.options import add_model, add_scoring, model_source, number, scoring
 from rcstat.cli.progress import load, phases
+from rcstat.io import dumps
 from rcstat.options import DEFAULT_CITE_MARGIN
 
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
         emit(render(record, args.query), args.output)
     elif args.format == "json":
-        emit(json.dumps(record, indent=2), args.output)
+        emit(dumps(record, indent=2), args.output)
     else:
         sources = "\n".join(f"[{s.index + 1}] {s.text}" for s in cited.sources)
         emit(f"{cited.text()}\n\n{sources}", args.output)

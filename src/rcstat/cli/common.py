@@ -28,11 +28,37 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """The flags, refused in one line when an output would overwrite an input (before any work)."""
+        parsed = super().parse_args(args, namespace)
+        clash = overwritten_input(parsed)
+        if clash:
+            self.exit(2, f"rcstat: error: {clash}\n")
+        return parsed
+
     def _get_values(self, action, arg_strings):
         # argparse drops a "--" given as an option's value (--per-task=--) and then skips the type check
         if action.option_strings and action.nargs is None and arg_strings in (["--"], []):
             self.error(f"argument {'/'.join(action.option_strings)}: expected one value")
         return super()._get_values(action, arg_strings)
+
+
+# the flags that name files a command reads, and those that name what it writes
+INPUTS = ("context", "sources", "data", "qa_data", "profile", "head_weights")
+OUTPUTS = ("output", "plot", "report")
+
+
+def overwritten_input(args: argparse.Namespace) -> str | None:
+    """Why an output flag names the file of an input flag (nothing given is ever overwritten), or None."""
+    from rcstat.io import same_file
+
+    for out in OUTPUTS:
+        for given in INPUTS:
+            target, source = getattr(args, out, None), getattr(args, given, None)
+            if isinstance(target, str) and isinstance(source, str) and same_file(target, source):
+                flag, source_flag = (f"--{name.replace('_', '-')}" for name in (out, given))
+                return f"{flag} {target} is the {source_flag} file; refusing to overwrite an input ({flag})"
+    return None
 
 
 def from_args(cls, args: argparse.Namespace, **given):

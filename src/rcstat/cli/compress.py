@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, emit
 from rcstat.cli.options import POSITIVE, RATIO, add_model, model_source, number
 from rcstat.cli.progress import load, phases
+from rcstat.io import dumps
 from rcstat.options import CacheKind, choices
 from rcstat.presses.registry import DEFAULT_RATIO, press_names
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         target = None if press is None or args.threshold is not None else args.compression_ratio
         emit(render(record, args.query, target), args.output)
     elif args.format == "json":
-        emit(json.dumps(record, indent=2), args.output)
+        emit(dumps(record, indent=2), args.output)
     else:
         from rcstat.render.text import compression_text
 
