@@ -4,6 +4,7 @@ their schema, checking output paths before any work, and writing outputs whole o
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 import sys
@@ -165,6 +166,13 @@ def check_output_file(path: str | Path) -> None:
         raise RCStatError(f"{path}: is a directory, expected a file name")
     if target.exists() and not stat.S_ISREG(target.stat().st_mode):
         raise RCStatError(f"{path}: not a regular file; refusing to replace it")
+    _check_writable(target.parent, path)
+
+
+def _check_writable(directory: Path, path: str | Path) -> None:
+    """A file can be created in ``directory`` (outputs are written whole: a new file renamed over)."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RCStatError(f"{path}: cannot write in {directory} (permission denied)")
 
 
 def check_output_dir(path: str | Path) -> None:
@@ -174,6 +182,34 @@ def check_output_dir(path: str | Path) -> None:
         raise RCStatError(f"{path}: not a directory, expected a directory for the outputs")
     if not target.exists() and not target.parent.is_dir():
         raise RCStatError(f"{path}: its parent directory {target.parent} does not exist")
+    _check_writable(target if target.exists() else target.parent, path)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±∞) replaced by ``None``, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """Strict JSON (what every output holds): a non-finite number is written as ``null``, never ``NaN``."""
+    return json.dumps(finite(value), indent=indent, allow_nan=False)
+
+
+def same_file(first: str | Path, second: str | Path) -> bool:
+    """Whether two paths name one file (links followed; ``-``, standard input, names none)."""
+    if "-" in (str(first), str(second)):
+        return False
+    a, b = Path(first), Path(second)
+    try:
+        return a.samefile(b) if a.exists() and b.exists() else a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:

@@ -77,9 +77,9 @@ def test_workers_2_write_what_one_process_writes(tiny_checkpoint, tmp_path, caps
     on_ray = json.loads(capsys.readouterr().out)
     assert not ray.is_initialized()  # the cluster rcstat started is gone
     assert one["done"] == on_ray["done"] == 6 and one["errors"] == on_ray["errors"] == len(BAD)
-    for name in ("out.jsonl", "errors.jsonl"):
+    for name in ("out.jsonl", "out.errors.jsonl"):
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
-    errors = [json.loads(line) for line in (tmp_path / "one" / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "one" / "out.errors.jsonl").read_text().splitlines()]
     assert [e["line"] for e in errors] == list(range(7, 7 + len(BAD)))  # 1-based lines of the input
     for error, (_, reason) in zip(errors, BAD, strict=True):
         assert reason in error["error"]
@@ -304,7 +304,7 @@ def test_without_ray_one_line_says_how_to_get_it(command, tiny_checkpoint, tmp_p
     assert (
         line == "rcstat: error: running on several workers needs Ray: pip install 'rcstat[ray]' (--workers)"
     )
-    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "errors.jsonl").exists()
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "o.errors.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ optionally a ``response`` (generated when absent), ``spans`` (``[start, end]`` c
 the response; the whole response when absent) and a ``granularity``. Each output row is what
 ``rcstat attribute --format json`` prints, plus the ``id`` (with ``spans``: one ``{"target",
 "sources"}`` per span under ``spans``). A rerun skips the ids already in the output; a last line cut
-short by an interruption is dropped first. A row that cannot be attributed (a missing field, a
-context over the model's length, a span outside the response) goes to ``errors.jsonl`` beside the
-output, with its line number and the reason, and the run goes on.
+short by an interruption is dropped first (a whole last row missing only its newline gets it). A
+row that cannot be attributed (a missing field, a context over the model's length, a span outside the
+response) goes to the output's own errors file beside it (``out.jsonl``: ``out.errors.jsonl``), with
+its line number and the reason, and the run goes on.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import Field, StrictInt, StrictStr, ValidationError, model_validat
 from rcstat.attribution.scoring import Scoring
 from rcstat.distributed import HERE, Workers, map_items, require_ray
 from rcstat.errors import RCStatError
-from rcstat.io import read_numbered, schema_reason, source_name
+from rcstat.io import dumps, read_numbered, same_file, schema_reason, source_name, write_atomic
 from rcstat.models.loading import ModelSource
 from rcstat.options import DEFAULT_GRANULARITY, Granularity
 from rcstat.schemas import Schema, Text
@@ -133,21 +134,41 @@ class Output:
             self._resume()
 
     def _resume(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except (OSError, UnicodeDecodeError) as err:
+            raise RCStatError(f"{self.path}: cannot read it to resume ({err})") from None
         for number, line in enumerate(lines, start=1):
+            last = number == len(lines) and not line.endswith("\n")
             try:
                 self.done.add(json.loads(line)["id"])
             except (json.JSONDecodeError, KeyError, TypeError):
-                if number == len(lines) and not line.endswith("\n"):  # the write an interruption cut short
-                    self.path.write_text("".join(lines[:-1]), encoding="utf-8")
+                if last:  # the write an interruption cut short: dropped, the row is done again
+                    write_atomic(self.path, "".join(lines[:-1]).encode())
                     return
                 raise RCStatError(f"{self.path}:{number}: not a row of an attribution output") from None
+            if last:  # a whole row without its newline: the next row must not be glued to it
+                append(self.path, "\n")
 
     def write(self, row: dict) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append(self.path, dumps(row) + "\n")
+
+
+def append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` and flush it to disk."""
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+    except OSError as err:
+        raise RCStatError(f"{path}: cannot write it ({err.strerror or err})") from None
+
+
+def errors_file(output: str | Path) -> Path:
+    """Where the rows of ``output`` that could not be attributed go: ``out.jsonl`` → ``out.errors.jsonl``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.errors.jsonl")
 
 
 def attribute_corpus(
@@ -162,11 +183,15 @@ def attribute_corpus(
     say: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Attribute the rows of ``data`` not in ``output`` yet with ``source``'s model, appending each
-    result in the rows' order (errors to ``errors.jsonl`` beside it), here or on Ray ``workers``; a
+    result in the rows' order (errors to :func:`errors_file`), here or on Ray ``workers``; a
     row without its own granularity takes ``granularity``;
     returns how many rows were done, skipped as already there, and failed. ``source`` defaults to the
     embedded model, ``scoring`` to :class:`Scoring`'s defaults."""
     source, scoring = source or ModelSource(), scoring or Scoring()
+    errors_path = errors_file(output)
+    for path, what in ((output, "the output"), (errors_path, "the output's errors file")):
+        if same_file(path, data):
+            raise RCStatError(f"{path}: {what} would overwrite the corpus {data}", option="output")
     if profile:
         from rcstat.attribution.profile import HeadProfile
 
@@ -177,16 +202,14 @@ def attribute_corpus(
     factory = AttributorFactory(source, scoring, profile, granularity)
     items = read_corpus(data)
     out = Output(output)
-    errors_path = Path(output).with_name("errors.jsonl")
-    errors_path.write_text("", encoding="utf-8")
+    write_atomic(errors_path, b"")  # this run's errors: the rows in it are tried again
     todo = [item for item in items if item.id not in out.done or item.error is not None]
     say(f"attributing {len(todo)} of {len(items)} rows on {workers.describe()}…")
     update = progress(len(todo), "rows") if progress else None
     counts = {"rows": len(items), "already_done": len(items) - len(todo), "done": 0, "errors": 0}
     for number, result in enumerate(map_items(factory, todo, workers), start=1):
         if "error" in result:
-            with errors_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(result) + "\n")
+            append(errors_path, dumps(result) + "\n")
             counts["errors"] += 1
         else:
             out.write(result)

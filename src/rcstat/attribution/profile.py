@@ -18,7 +18,7 @@ from rcstat.attribution.features import build_task, capture
 from rcstat.attribution.pooling import contextualization
 from rcstat.attribution.scoring import Head
 from rcstat.errors import RCStatError, warn
-from rcstat.io import read_text, schema_reason, write_atomic
+from rcstat.io import dumps, read_text, schema_reason, write_atomic
 from rcstat.options import Estimator, check_choice
 
 
@@ -43,7 +43,7 @@ class HeadProfile:
         return select_heads(torch.tensor(self.head_rc), k)
 
     def save(self, path: str | Path) -> None:
-        write_atomic(path, (json.dumps(self.__dict__, indent=1) + "\n").encode())
+        write_atomic(path, (dumps(self.__dict__, indent=1) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> HeadProfile:

@@ -1,14 +1,14 @@
 """``rcstat attribute --data corpus.jsonl --output out.jsonl``: attribution over a whole corpus,
-in this process or on Ray workers; resumable, bad rows to ``errors.jsonl``."""
+in this process or on Ray workers; resumable, bad rows to ``out.errors.jsonl``."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, say
 from rcstat.cli.options import model_source, scoring, workers
 from rcstat.cli.progress import progress
+from rcstat.io import dumps
 
 
 def run_corpus_command(args: argparse.Namespace) -> int:
@@ -34,5 +34,5 @@ def run_corpus_command(args: argparse.Namespace) -> int:
         progress,
         say,
     )
-    print(json.dumps(summary))
+    print(dumps(summary))
     return 0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rcstat.cli.common import check_output, command, say
 from rcstat.cli.options import add_model, add_scoring, model_source, scoring
 from rcstat.cli.progress import load
+from rcstat.io import dumps
 
 
 def register(sub) -> None:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     say("generating an answer, attributing it, then compressing the passages and answering again…")
     result = run_demo(model, tokenizer, name, how)
     record = result.to_dict()
-    print(json.dumps(record, indent=2) if args.format == "json" else demo_text(record))
+    print(dumps(record, indent=2) if args.format == "json" else demo_text(record))
     if args.report:
         from rcstat.demo import QUESTION
         from rcstat.io import write_atomic

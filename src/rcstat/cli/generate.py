@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rcstat.cli.common import check_output, command, emit
 from rcstat.cli.options import POSITIVE, RATIO, add_model, model_source, number
 from rcstat.cli.progress import load, phases
+from rcstat.io import dumps
 from rcstat.options import DEFAULT_INTERVAL
 from rcstat.presses.registry import FULL_CACHE, decoding_names
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
         emit(render(record, args.query), args.output)
     elif args.format == "json":
-        emit(json.dumps(record, indent=2), args.output)
+        emit(dumps(record, indent=2), args.output)
     else:
         from rcstat.render.text import generation_text
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from rcstat.distributed import HERE, Workers, map_model
 from rcstat.errors import RCStatError
+from rcstat.io import dumps
 
 REFUSED = "not a record of this benchmark's log; use another output"
 
@@ -22,10 +23,10 @@ REFUSED = "not a record of this benchmark's log; use another output"
 def resume(log: Path, header: dict, keys: Sequence[str]) -> list[dict]:
     """The records of ``log`` written with ``header`` on samples whose keys are ``keys`` (a new log
     holds the header only); each record has its sample's ``index`` and ``key``."""
-    header = json.loads(json.dumps(header))
+    header = json.loads(dumps(header))
     if not log.exists():
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(json.dumps(header) + "\n", encoding="utf-8")
+        log.write_text(dumps(header) + "\n", encoding="utf-8")
         return []
     lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
     parsed = []
@@ -59,7 +60,7 @@ def resume(log: Path, header: dict, keys: Sequence[str]) -> list[dict]:
 def append(log: Path, record: dict) -> None:
     """Add one finished sample's record (one whole line)."""
     with log.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(dumps(record) + "\n")
 
 
 def run_samples(
