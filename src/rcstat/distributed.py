@@ -143,7 +143,11 @@ def _ray_map(factory: Factory, items: list, workers: Workers) -> Iterator[Any]:
         options = (
             {"address": workers.address} if workers.address else {"num_cpus": workers.count * workers.threads}
         )
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
+        except (ConnectionError, RuntimeError, ValueError) as err:  # no cluster there, a bad address
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RCStatError(f"cannot start or reach Ray ({reason})", option="ray_address") from None
         started = True
     try:
         context = ray.data.DataContext.get_current()

@@ -55,12 +55,16 @@ def format_context(context: str | list[str]) -> tuple[str, list[tuple[int, int]]
 
 
 def _prompt(tokenizer, context: str, query: str) -> tuple[str, int]:
-    """The chat prompt and the character offset of the context in it."""
+    """The prompt (in the chat template; a base model without one gets the plain text after its start
+    token) and the character offset of the context in it."""
     marker = "\x00CONTEXT\x00"
     body = f"{INSTRUCTION}\n\nContext:\n{marker}\n\nQuery: {query}"
-    chat = tokenizer.apply_chat_template(
-        [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
-    )
+    if getattr(tokenizer, "chat_template", None):
+        chat = tokenizer.apply_chat_template(
+            [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
+        )
+    else:
+        chat = f"{tokenizer.bos_token or ''}{body}\n\nAnswer:"
     head, tail = chat.split(marker)
     return head + context + tail, len(head)
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import torch
 from kvpress import BasePress
 
-from rcstat.errors import RCStatError
+from rcstat.errors import RCStatError, warn
 from rcstat.kv.decode import greedy_answers
 from rcstat.kv.memory import cache_bytes
 from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
-from rcstat.kv.replay import record_prefill, replay
+from rcstat.kv.replay import compress_live, record_prefill, replay
 from rcstat.options import CacheKind, check_choice
 
 
@@ -77,7 +77,14 @@ def compress_and_answer(
     total = context_ids.shape[1] + question_ids.shape[1] + max_new_tokens
     if limit and total > limit:
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")
-    run = _ragged if cache == "ragged" else _masked
+    live = press is not None and type(press).compress is BasePress.compress  # its own passes (KVzip)
+    if live and cache == "ragged":
+        warn(
+            f"{type(press).__name__} runs its own passes in the forward pass: "
+            "its cache is kvpress's masked one"
+        )
+        cache = "masked"
+    run = _live if live else _ragged if cache == "ragged" else _masked
     try:
         answer, kept, full_bytes, held_bytes, seconds = run(
             model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, on_phase or _quiet
@@ -116,6 +123,24 @@ def _masked(model, tokenizer, pipe, context_ids, question_ids, press, max_new_to
     (answer,) = greedy_answers(model, tokenizer, question_ids, [compressed], max_new_tokens)
     seconds["decode"] = time.perf_counter() - start
     return answer, compressed.kept_per_layer(), record.held_bytes, compressed.held_bytes, seconds
+
+
+def _live(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, phase):
+    """A press that runs in the forward pass (nothing to replay on a record): kvpress's masked cache."""
+    phase("prefill and compress")
+    start = time.perf_counter()
+    compressed = compress_live(model, context_ids, press)
+    seconds = {"prefill and compress": time.perf_counter() - start}
+    phase("decode")
+    start = time.perf_counter()
+    (answer,) = greedy_answers(model, tokenizer, question_ids, [compressed], max_new_tokens)
+    seconds["decode"] = time.perf_counter() - start
+    layers = compressed.cache.layers
+    full = sum(
+        (la.keys.nbytes + la.values.nbytes) * n // la.keys.shape[-2]
+        for la, n in zip(layers, compressed.layer_lengths, strict=True)
+    )
+    return answer, compressed.kept_per_layer(), full, compressed.held_bytes, seconds
 
 
 def _ragged(model, tokenizer, pipe, context_ids, question_ids, press, max_new_tokens, phase):

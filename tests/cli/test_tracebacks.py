@@ -1,0 +1,67 @@
+"""What ended in a traceback (issue 30) now works or ends in one line: presses that run their own
+passes in ``compress``, base models without a chat template, a Ray cluster that is not there."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rcstat import cli
+from tests.cli.test_errors import fail
+from tests.helpers import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tiny_checkpoint, tmp_path_factory) -> str:
+    """The tiny checkpoint with its chat template removed, as a base model ships (Gemma 3 270m)."""
+    path = tmp_path_factory.mktemp("base") / "model"
+    shutil.copytree(tiny_checkpoint, path)
+    (path / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def context(tmp_path) -> str:
+    path = tmp_path / "context.txt"
+    path.write_text("Marie Curie won two Nobel Prizes. The Rhine rises in the Alps.")
+    return str(path)
+
+
+@pytest.mark.parametrize("press", ["kvzip", "kvzip+", "rcstat-zip"])
+def test_presses_that_run_their_own_passes_compress(press, tiny_checkpoint, context, capsys) -> None:
+    argv = ["compress", "--context", context, "--query", "Who?", "--press", press, "--model", tiny_checkpoint]
+    assert cli.main([*argv, "--max-new-tokens", "2", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert record["cache"] == "masked" and 0 < record["realised_ratio"] < 1
+    assert "runs its own passes in the forward pass" in err  # --cache ragged cannot hold it: said so
+
+
+def test_a_base_model_without_a_chat_template_attributes(base_checkpoint, context, tmp_path, capsys) -> None:
+    from transformers import AutoTokenizer
+
+    assert not AutoTokenizer.from_pretrained(base_checkpoint).chat_template
+    one = ["--context", context, "--query", "Who won?", "--model", base_checkpoint, "--format", "json"]
+    assert cli.main(["attribute", *one, "--response", "Marie Curie."]) == 0
+    assert json.loads(capsys.readouterr().out)["sources"]
+    assert cli.main(["cite", *one]) == 0  # the response generated from the plain prompt
+    capsys.readouterr()
+    data = write_jsonl(tmp_path / "c.jsonl", [{"id": 1, "query": "Who?", "context": "Ada wrote it."}])
+    out = tmp_path / "o.jsonl"
+    assert cli.main(["attribute", "--data", data, "--output", str(out), "--model", base_checkpoint]) == 0
+    assert json.loads(capsys.readouterr().out)["done"] == 1
+
+
+def test_a_ray_address_with_no_cluster_is_one_line(tiny_checkpoint, tmp_path, capsys) -> None:
+    pytest.importorskip("ray")
+    data = write_jsonl(tmp_path / "c.jsonl", [{"id": 1, "query": "Who?", "context": "Ada wrote it."}])
+    argv = ["attribute", "--data", data, "--output", str(tmp_path / "o.jsonl"), "--model", tiny_checkpoint]
+    line = fail([*argv, "--ray-address", "auto"], capsys, alone=False)
+    assert line.startswith("rcstat: error: cannot start or reach Ray (") and line.endswith("(--ray-address)")
+    assert not Path(tmp_path / "o.jsonl").exists()
