@@ -39,11 +39,22 @@ def build_parser() -> Parser:
         epilog=EXAMPLES,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"rcstat {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (model, demo, attribute, cite, compress, generate, heads, bench, data):
         module.register(sub)
     return parser
+
+
+def installed_version() -> str:
+    """This package's version, from its installed metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rcstat")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import POSITIVE, add_model, add_scoring, add_workers, int_pair, model_source, scoring
+from rcstat.cli.common import check_output, command, emit, read_context
+from rcstat.cli.options import (
+    POSITIVE,
+    add_format,
+    add_model,
+    add_scoring,
+    add_workers,
+    int_pair,
+    model_source,
+    non_blank,
+    scoring,
+)
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
 from rcstat.options import DEFAULT_GRANULARITY, Granularity, choices
@@ -35,7 +45,7 @@ def register(sub) -> None:
         help="a corpus: JSONL rows {id, context or sources, query, [response], [spans], [granularity]}, "
         "attributed to --output (JSONL, resumable; bad rows to OUTPUT.errors.jsonl beside it)",
     )
-    attribute.add_argument("--query", help="the query (each row of --data has its own)")
+    attribute.add_argument("--query", type=non_blank, help="the query (each row of --data has its own)")
     attribute.add_argument("--response", help="the response to attribute (generated greedily when absent)")
     target = attribute.add_mutually_exclusive_group()
     target.add_argument("--span-text", help="attribute the first occurrence of this text in the response")
@@ -52,24 +62,10 @@ def register(sub) -> None:
     add_scoring(attribute)
     attribute.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
     add_model(attribute)
-    attribute.add_argument(
-        "--format", choices=("table", "json", "html"), default="table", help="html: one self-contained page"
-    )
+    add_format(attribute, html="one self-contained page")
     attribute.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     add_workers(attribute)
     attribute.set_defaults(func=run)
-
-
-def read_context(args: argparse.Namespace) -> str | list[str]:
-    """The context: a text file, or the chunks of a JSONL file of ``{"text": …}`` rows (each checked)."""
-    from rcstat.io import read_records, read_text
-    from rcstat.schemas import Chunk
-
-    if args.sources:
-        records = read_records(args.sources, Chunk)
-        records.done()
-        return [row.text for _, row in records.rows]
-    return read_text(args.context)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from rcstat.cli.common import check_output, command, from_args
 from rcstat.cli.options import (
     NON_NEGATIVE,
     POSITIVE,
+    add_format,
     add_model,
     add_scoring,
     add_slice,
@@ -31,7 +32,7 @@ def register(sub) -> None:
         sub,
         "attribution",
         "attribution: methods × annotated spans of VeriGran or QuoteSum",
-        "Attribute every annotated span of each response to its chunks; report chunk top-1 accuracy (95%% "
+        "Attribute every annotated span of each response to its chunks; report chunk top-1 accuracy (95% "
         "Wilson intervals), faithfulness (log-prob drop of the span when the top-k chunks are removed) and "
         "time per example.",
         "rcstat bench attribution --dataset verigran --data dev.jsonl --method rcstat,attention,random",
@@ -40,7 +41,7 @@ def register(sub) -> None:
         "--profile heads.json",
         "rcstat bench attribution --dataset quotesum --data dev.jsonl --context-tokens 4096 --limit 30",
     )
-    at.add_argument("--dataset", choices=choices(Dataset), required=True)
+    at.add_argument("--dataset", choices=choices(Dataset), required=True, help="the format of --data")
     at.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     at.add_argument(
         "--method", type=names, default=DEFAULT.methods, help="comma-separated, of: " + ", ".join(METHODS)
@@ -75,7 +76,7 @@ def register(sub) -> None:
     add_model(at)
     add_workers(at)
     at.add_argument("--output", help="write results and per-span records to this JSON file")
-    at.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(at)
     at.set_defaults(func=run)
 
 

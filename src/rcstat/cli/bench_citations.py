@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rcstat.cli.common import check_output, command, say
-from rcstat.cli.options import add_model, add_scoring, add_slice, model_source, numbers, scoring
+from rcstat.cli.options import add_format, add_model, add_scoring, add_slice, model_source, numbers, scoring
 from rcstat.cli.progress import load, progress
 from rcstat.evaluation.attribution.data import Dataset
 from rcstat.io import dumps
@@ -20,10 +20,10 @@ def register(sub) -> None:
         "citations",
         "citations: precision and recall of rcstat cite over a sweep of margins",
         "Cite every annotated sentence of each response at each margin and compare with the chunks its "
-        "annotations name: precision, recall (95%% Wilson intervals over pooled counts) and F1.",
+        "annotations name: precision, recall (95% Wilson intervals over pooled counts) and F1.",
         "rcstat bench citations --dataset quotesum --data dev.jsonl --limit 40 --margin 0,1,2,3",
     )
-    bench.add_argument("--dataset", choices=choices(Dataset), required=True)
+    bench.add_argument("--dataset", choices=choices(Dataset), required=True, help="the format of --data")
     bench.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     bench.add_argument(
         "--margin", type=numbers(float), default=MARGINS, help="margins to sweep, comma-separated"
@@ -32,7 +32,7 @@ def register(sub) -> None:
     add_scoring(bench)
     add_model(bench)
     bench.add_argument("--output", help="write results and per-example counts to this JSON file")
-    bench.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(bench)
     bench.set_defaults(func=run)
 
 

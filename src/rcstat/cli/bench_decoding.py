@@ -9,6 +9,7 @@ from rcstat.cli.options import (
     NON_NEGATIVE,
     POSITIVE,
     RATIOS,
+    add_format,
     add_model,
     add_workers,
     model_source,
@@ -68,7 +69,9 @@ def register(sub) -> None:
     bench.add_argument(
         "--interval", type=POSITIVE, default=DEFAULT.interval, help="tokens between compressions"
     )
-    bench.add_argument("--max-new-tokens", type=POSITIVE, default=DEFAULT.max_new_tokens)
+    bench.add_argument(
+        "--max-new-tokens", type=POSITIVE, default=DEFAULT.max_new_tokens, help="cap on generated tokens"
+    )
     bench.add_argument(
         "--timing-tokens",
         type=NON_NEGATIVE,
@@ -83,7 +86,7 @@ def register(sub) -> None:
     )
     add_model(bench)
     add_workers(bench)
-    bench.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(bench)
     bench.set_defaults(func=run)
 
 

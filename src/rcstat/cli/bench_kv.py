@@ -8,6 +8,7 @@ from rcstat.cli.common import check_output, command, from_args, say
 from rcstat.cli.options import (
     POSITIVE,
     RATIOS,
+    add_format,
     add_model,
     add_workers,
     model_source,
@@ -31,7 +32,7 @@ def register(sub) -> None:
         "kv",
         "KV-cache compression: presses × ratios on a JSONL dataset or built-in tasks",
         "Prefill each sample once, replay every press × ratio on it, answer greedily, and report accuracy "
-        "(answer contains an accepted string) with 95%% Wilson intervals.",
+        "(answer contains an accepted string) with 95% Wilson intervals.",
         "rcstat bench kv --data data.jsonl --press rcstat,snapkv,none --compression-ratio 0.5,0.75",
         "rcstat data fetch   # once: the haystack of the built-in tasks",
         "rcstat bench kv --task needle,multikey --per-task 20 --press rcstat,snapkv --output runs/kv",
@@ -89,7 +90,7 @@ def register(sub) -> None:
     )
     kv.add_argument("--limit", type=POSITIVE, help="use the first N samples only")
     kv.add_argument("--strict", action="store_true", help="fail on the first record that does not fit")
-    kv.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(kv)
     kv.set_defaults(func=run)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import add_model, add_scoring, model_source, number, scoring
+from rcstat.cli.common import check_output, command, emit, read_context
+from rcstat.cli.options import add_format, add_model, add_scoring, model_source, non_blank, number, scoring
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
 from rcstat.options import DEFAULT_CITE_MARGIN
@@ -26,7 +26,7 @@ def register(sub) -> None:
     given = cite.add_mutually_exclusive_group(required=True)
     given.add_argument("--context", help="context text file (- for stdin); sources are its sentences")
     given.add_argument("--sources", help='JSONL of chunks, one {"text": …} per line (- for stdin)')
-    cite.add_argument("--query", required=True)
+    cite.add_argument("--query", required=True, type=non_blank, help="the question the response answers")
     cite.add_argument("--response", help="the response to cite (generated greedily when absent)")
     cite.add_argument(
         "--margin",
@@ -37,7 +37,7 @@ def register(sub) -> None:
     add_scoring(cite)
     cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
     add_model(cite)
-    cite.add_argument("--format", choices=("text", "json", "html"), default="text")
+    add_format(cite, html="one self-contained page")
     cite.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     cite.set_defaults(func=run)
 
@@ -45,7 +45,6 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from rcstat.attribution.attributor import Attributor
     from rcstat.attribution.citations import cite
-    from rcstat.cli.attribute import read_context
 
     check_output(args.output)
     context = read_context(args)

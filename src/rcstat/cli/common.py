@@ -18,15 +18,33 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; each option's help ends with its default, where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text, default = action.help or "", action.default
+        if "%(default)" in text or default is None or default is False or default in (argparse.SUPPRESS, []):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, tuple | list) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
 class Parser(argparse.ArgumentParser):
-    """Usage errors in one line (``rcstat attribute: error: … (see … --help)``), exit code 2."""
+    """Usage errors in one line (``rcstat attribute: error: … (see … --help)``), exit code 2; a
+    command's unknown flag points to that command's help."""
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:  # a command (not a group): its own help says what it takes
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
     def parse_args(self, args=None, namespace=None):
         """The flags, refused in one line when an output would overwrite an input (before any work)."""
@@ -84,6 +102,36 @@ def group(sub, name: str, summary: str, metavar: str, *example_lines: str):
     inner = parser.add_subparsers(dest=f"{name}_command", metavar=metavar)
     inner.required = True
     return inner
+
+
+# ---- input -------------------------------------------------------------------------------------
+
+
+def read_context(args: argparse.Namespace) -> str | list[str]:
+    """The context of ``--context`` (a text file, ``-`` for stdin) or ``--sources`` (the chunks of a
+    JSONL file of ``{"text": …}`` rows, each checked); a file of the other kind is told which flag fits."""
+    from rcstat.io import read_records, read_text
+    from rcstat.schemas import Chunk
+
+    if getattr(args, "sources", None):
+        try:
+            records = read_records(args.sources, Chunk)
+        except RCStatError as err:
+            if "malformed JSON" not in str(err):
+                raise
+            raise RCStatError(
+                f'{err}; --sources takes JSONL, one {{"text": …}} per line (plain text goes to --context)'
+            ) from None
+        records.done()
+        return [row.text for _, row in records.rows]
+    path = args.context
+    if path != "-" and not Path(path).exists():
+        sentence = " " in path.strip()  # most likely the text itself, given where its file goes
+        raise RCStatError(
+            f"{path}: no such file; --context takes a file path, or - for standard input"
+            + (", not the text itself" if sentence else "")
+        )
+    return read_text(path)
 
 
 # ---- output ------------------------------------------------------------------------------------

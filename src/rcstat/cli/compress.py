@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import POSITIVE, RATIO, add_model, model_source, number
+from rcstat.cli.common import check_output, command, emit, read_context
+from rcstat.cli.options import POSITIVE, RATIO, add_format, add_model, model_source, non_blank, number
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
 from rcstat.options import CacheKind, choices
@@ -26,7 +26,9 @@ def register(sub) -> None:
         'rcstat compress --context report.txt --query "…" --format html --output compression.html',
     )
     compress.add_argument("--context", required=True, help="context text file (- for stdin)")
-    compress.add_argument("--query", required=True)
+    compress.add_argument(
+        "--query", required=True, type=non_blank, help="the question answered from the compressed cache"
+    )
     budget = compress.add_mutually_exclusive_group()
     budget.add_argument(
         "--compression-ratio",
@@ -41,34 +43,32 @@ def register(sub) -> None:
     )
     compress.add_argument("--press", default="rcstat", help="one of: " + ", ".join(press_names()))
     compress.add_argument(
-        "--query-aware", action="store_true", help="compress with the query inside the window"
+        "--query-aware",
+        action="store_true",
+        help="compress with the query inside the window (without it the cache is compressed before the "
+        "query is seen, as for a cache that serves many queries: the harder setting)",
     )
     compress.add_argument(
         "--cache",
         choices=choices(CacheKind),
         default="ragged",
-        help="ragged: hold only the kept entries per head (default); masked: kvpress's masked cache",
+        help="ragged: hold only the kept entries per head; masked: kvpress's masked cache",
     )
-    compress.add_argument("--max-new-tokens", type=POSITIVE, default=64)
+    compress.add_argument("--max-new-tokens", type=POSITIVE, default=64, help="cap on answer tokens")
     add_model(compress)
-    compress.add_argument(
-        "--format",
-        choices=("table", "json", "html"),
-        default="table",
-        help="html: one self-contained page with a per-layer chart",
-    )
+    add_format(compress, html="one self-contained page with a per-layer chart")
     compress.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     compress.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rcstat.io import read_text
-    from rcstat.kv.compress import compress_and_answer
     from rcstat.presses.registry import make_press
 
     check_output(args.output)
-    context = read_text(args.context)
-    press = make_press(args.press, args.compression_ratio, args.threshold)
+    context = read_context(args)
+    press = make_press(args.press, args.compression_ratio, args.threshold)  # a bad name fails here, at once
+    from rcstat.kv.compress import compress_and_answer
+
     with phases(4 if args.cache == "masked" else 3) as phase:
         name, model, tokenizer = load(model_source(args), phase)
         report = compress_and_answer(

