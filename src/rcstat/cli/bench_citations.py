@@ -26,7 +26,7 @@ def register(sub) -> None:
     bench.add_argument("--dataset", choices=choices(Dataset), required=True, help="the format of --data")
     bench.add_argument("--data", required=True, help="JSONL in the dataset's format (- for stdin)")
     bench.add_argument(
-        "--margin", type=numbers(float), default=MARGINS, help="margins to sweep, comma-separated"
+        "--margin", type=numbers(float, low=0), default=MARGINS, help="margins to sweep, comma-separated"
     )
     add_slice(bench)
     add_scoring(bench)

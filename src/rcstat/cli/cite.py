@@ -30,7 +30,7 @@ def register(sub) -> None:
     cite.add_argument("--response", help="the response to cite (generated greedily when absent)")
     cite.add_argument(
         "--margin",
-        type=number(float),
+        type=number(float, low=0),
         default=DEFAULT_CITE_MARGIN,
         help="cite sources within this of the best, when the best leads the median by as much (dev-chosen)",
     )

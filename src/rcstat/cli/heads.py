@@ -84,8 +84,12 @@ def register(sub) -> None:
     _data(at2)
     at2.add_argument("--output", required=True, help="head weights JSON to write")
     add_slice(at2, strict=False)  # --strict comes with the data flags
-    at2.add_argument("--ablations", type=POSITIVE, default=16, help="random ablations per example")
-    at2.add_argument("--ridge", type=number(float, low=0), default=1.0, help="ridge penalty")
+    at2.add_argument(
+        "--ablations", type=number(int, low=2), default=16, help="random ablations per example (2 or more)"
+    )
+    at2.add_argument(
+        "--ridge", type=number(float, low=0, low_open=True), default=1.0, help="ridge penalty (> 0)"
+    )
     at2.add_argument("--seed", type=int, default=0, help="seed of the ablation masks")
     add_model(at2)
     at2.set_defaults(func=run_at2)

@@ -10,33 +10,46 @@ from collections.abc import Callable
 MODEL_HELP = "model id or local path (default: the embedded SmolLM2-135M-Instruct)"
 
 
-def number(kind: type = float, low: float | None = None, high: float | None = None, high_open: bool = False):
-    """An argparse type: a finite ``kind`` in ``[low, high]`` (``high`` excluded if ``high_open``)."""
+def number(
+    kind: type = float,
+    low: float | None = None,
+    high: float | None = None,
+    high_open: bool = False,
+    low_open: bool = False,
+):
+    """An argparse type: a finite ``kind`` in ``[low, high]`` (``high`` excluded if ``high_open``,
+    ``low`` if ``low_open``)."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected {_domain(kind, low, high, high_open)}, got {text!r}"
+                f"expected {_domain(kind, low, high, high_open, low_open)}, got {text!r}"
             ) from None
-        too_low = low is not None and value < low
+        too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
         if not math.isfinite(value) or too_low or too_high:
-            raise argparse.ArgumentTypeError(f"expected {_domain(kind, low, high, high_open)}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {_domain(kind, low, high, high_open, low_open)}, got {text!r}"
+            )
         return value
 
     return parse
 
 
-def _domain(kind: type, low: float | None, high: float | None, high_open: bool) -> str:
+def _domain(
+    kind: type, low: float | None, high: float | None, high_open: bool, low_open: bool = False
+) -> str:
     what = "an integer" if kind is int else "a number"
     if low == 1 and high is None and kind is int:
         return "a positive integer"
     if low is None and high is None:
         return f"{what} (finite)"
-    right = ")" if high_open else "]"
-    return f"{what} in [{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}{right}"
+    left = "(" if low_open or low is None else "["  # an infinite end is never in the domain
+    right = ")" if high_open or high is None else "]"
+    ends = ("-∞" if low is None else f"{low:g}", "∞" if high is None else f"{high:g}")
+    return f"{what} in {left}{ends[0]}, {ends[1]}{right}"
 
 
 def numbers(kind: type = float, low: float | None = None, high: float | None = None, high_open: bool = False):
@@ -192,11 +205,16 @@ def add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray-address", help="run on an existing Ray cluster (one actor per GPU where it has GPUs)"
     )
-    parser.add_argument("--threads", type=POSITIVE, default=Workers.threads, help="torch threads per worker")
+    parser.add_argument(
+        "--threads", type=POSITIVE, help=f"torch threads per worker (default: {Workers.threads})"
+    )
 
 
 def workers(args: argparse.Namespace):
     """The :class:`~rcstat.distributed.Workers` of ``--workers``, ``--ray-address`` and ``--threads``."""
     from rcstat.distributed import Workers
+    from rcstat.errors import RCStatError
 
-    return Workers(args.workers, args.ray_address, args.threads)
+    if args.threads is not None and not (args.workers or args.ray_address):
+        raise RCStatError("threads are set per Ray worker: give --workers or --ray-address", option="threads")
+    return Workers(args.workers, args.ray_address, args.threads or Workers.threads)
