@@ -124,6 +124,11 @@ def test_bench_kv_needle_task(capsys) -> None:
     assert cli.main([*argv, "--press", "rcstat", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["results"][0]["n"] == 1 and result["data"].startswith("needle (per task 1")
+    ratio = ["--compression-ratio", "0.9"]
+    assert cli.main([*argv, "--press", "none,streaming_llm", *ratio, "--format", "json"]) == 0
+    kept = {r["press"]: r["evidence_kept"] for r in json.loads(capsys.readouterr().out)["results"]}
+    assert kept["none"] == {"global": 1.0}  # the full cache shows every needle token
+    assert kept["streaming_llm"] == {"global": 0.0}  # a needle mid-context is not among sinks and recent
 
 
 def test_built_in_tasks_without_the_haystack_say_how_to_fetch_it(tmp_path, monkeypatch) -> None:
@@ -256,6 +261,7 @@ def test_report_writes_json_markdown_and_plot(tmp_path) -> None:
 
     rows = [row("rcstat", 0.5, 0.75), row("snapkv", 0.5, 0.5), row("none", 0.0, 1.0)]
     rows += [row("rcstat", 0.62, 0.6, threshold=1.5), {**row("oracle", 0.5, 0.9), "by_task": {}}]
+    rows[0]["evidence_kept"] = {"global": 0.8, "sliding": 0.25}
     meta = {"model": "m", "data": "d", "commit": "abc", "query_aware": True, "command": "rcstat bench kv"}
     paths = write_report(tmp_path, meta, rows)
     assert [p.name for p in paths] == ["results.json", "results.md", "results.png"]
@@ -264,6 +270,8 @@ def test_report_writes_json_markdown_and_plot(tmp_path) -> None:
     assert "| oracle (n = 4) | 0.900 [0.45, 1.00] |" in text  # an oracle is never the best press
     assert "| rcstat | 1.5 | 0.620 | 0.600 [0.30, 1.00] | 4 |" in text  # τ, realised ratio, score
     assert "| oracle | – |" in text  # the oracle ran on no needle sample here
+    assert "## Evidence kept (global / sliding layers)" in text and "| rcstat | 0.80 / 0.25 |" in text
+    assert "| snapkv | – |" in text  # no evidence recorded for that cell
     assert json.loads((tmp_path / "results.json").read_text())["results"][0]["press"] == "rcstat"
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 

@@ -10,6 +10,7 @@ from rcstat.errors import RCStatError
 from rcstat.io import write_atomic
 from rcstat.presses.registry import FULL_CACHE
 from rcstat.render.plots import plot_kv
+from rcstat.render.text import evidence_text
 
 COST_NOTE = (
     "Compression time is the press's scoring and pruning of one recorded prefill (all layers), per "
@@ -39,6 +40,32 @@ def _score(row: dict | None) -> str:
 
 def _num(value: float | None, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
+
+
+EVIDENCE_NOTE = (
+    "*Evidence kept*: the share of the answer-bearing tokens (the oracle's positions, on the tasks that "
+    "know them) that attention still sees after compression, over positions and KV heads, averaged over "
+    "the layers of each kind: a low share means the press dropped the answer; a high share with a low "
+    "score means it kept the answer and lost it anyway."
+)
+
+
+def _evidence_table(rows: Sequence[dict], presses: list[str], ratios: list[float]) -> list[str]:
+    """Evidence kept per press and ratio (nothing when no task knows its evidence)."""
+    cell = {(r["press"], r["compression_ratio"]): r for r in rows if r["mode"] == "ratio"}
+    if not any(r.get("evidence_kept") for r in rows):
+        return []
+    hybrid = any("sliding" in (r.get("evidence_kept") or {}) for r in rows)
+    kinds = " (global / sliding layers)" if hybrid else ""
+    lines = ["", f"## Evidence kept{kinds}", "", EVIDENCE_NOTE, ""]
+    lines += [
+        "| press | " + " | ".join(f"ratio {q:g}" for q in ratios) + " |",
+        "|---|" + "---:|" * len(ratios),
+    ]
+    lines += [
+        f"| {p} | " + " | ".join(evidence_text(cell.get((p, q))) for q in ratios) + " |" for p in presses
+    ]
+    return lines
 
 
 def markdown(meta: dict, rows: Sequence[dict]) -> str:
@@ -79,6 +106,7 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         lines.append(f"| {press}{suffix} | " + " | ".join(marks) + " |")
     if any(r["press"] == "oracle" for r in ratio_rows):
         lines += ["", ORACLE_NOTE]
+    lines += _evidence_table(rows, presses, ratios)
     lines += _thresholds(rows)
     tasks = sorted({t for r in rows for t in r["by_task"]})
     for q in ratios:
@@ -95,9 +123,9 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         "",
         COST_NOTE,
         "",
-        "| press | ratio / τ | agrees with full | seen | held | compression s | vs SnapKV | prefills "
-        "| extra peak MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| press | ratio / τ | agrees with full | evidence kept | seen | held | compression s | vs SnapKV "
+        "| prefills | extra peak MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r["press"] == FULL_CACHE:
@@ -105,7 +133,7 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         at = f"τ={r['threshold']:g}" if r["mode"] == "threshold" else f"{r['compression_ratio']:g}"
         live = " (live)" if r.get("live") else ""
         lines.append(
-            f"| {r['press']}{live} | {at} | {_num(r['agreement_with_full_cache'])} | "
+            f"| {r['press']}{live} | {at} | {_num(r['agreement_with_full_cache'])} | {evidence_text(r)} | "
             f"{_num(None if r['realised_ratio'] is None else 1 - r['realised_ratio'])} | "
             f"{_num(r['held_bytes_fraction'])} | {_num(r['compression_seconds_mean'])} | "
             f"{_num(r['compression_time_vs_snapkv'], '.2f')}× | {_num(r.get('cost_in_prefills'), '.2f')} | "

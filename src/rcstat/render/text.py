@@ -110,14 +110,23 @@ def skipped_line(result: dict) -> list[str]:
     return lines
 
 
+def evidence_text(row: dict | None) -> str:
+    """A KV row's evidence kept: the global layers' share, then the sliding layers' where there are any."""
+    kept = (row or {}).get("evidence_kept")
+    if not kept:
+        return "–"
+    return " / ".join(f"{kept[kind]:.2f}" for kind in ("global", "sliding") if kind in kept)
+
+
 def kv_table(result: dict) -> str:
     """A KV benchmark run (its record with ``results``): one markdown row per press × ratio."""
     rows: Sequence[dict] = result["results"]
     aware = "query-aware" if result["query_aware"] else "query-agnostic"
     lines = [
         f"model {result['model']}, data {result['data']}, {aware}",
-        "| press | ratio / τ | score | 95% CI | agrees with full cache | n | seen | compression s |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| press | ratio / τ | score | 95% CI | agrees with full cache | evidence kept | n | seen "
+        "| compression s |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if not r["n"]:
@@ -126,7 +135,8 @@ def kv_table(result: dict) -> str:
         at = f"τ={r['threshold']:g}" if r.get("mode") == "threshold" else f"{r['compression_ratio']:.2f}"
         lines.append(
             f"| {r['press']} | {at} | {r['accuracy']:.3f} | [{low:.3f}, {high:.3f}] | "
-            f"{_num(r['agreement_with_full_cache'])} | {r['n']} | {1 - r['realised_ratio']:.3f} | "
+            f"{_num(r['agreement_with_full_cache'])} | {evidence_text(r)} | {r['n']} | "
+            f"{1 - r['realised_ratio']:.3f} | "
             f"{r['compression_seconds_mean']:.3f} |"
         )
     return "\n".join(lines + skipped_line(result))

@@ -25,8 +25,10 @@ from rcstat.evaluation.kv.oracle import ORACLE, OraclePress, evidence_positions
 from rcstat.evaluation.kv.samples import Sample
 from rcstat.evaluation.runlog import run_samples
 from rcstat.kv.decode import greedy_answers
+from rcstat.kv.evidence import evidence_kept
 from rcstat.kv.memory import peak_extra_bytes
 from rcstat.kv.replay import record_prefill, replay
+from rcstat.models.logits import is_sliding
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
 from rcstat.presses.threshold_press import ThresholdPress
 
@@ -176,6 +178,8 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
     prefill = time.perf_counter() - start
     evidence = evidence_positions(tokenizer, context_ids, sample.evidence)
     live = LiveRuns(model, context_ids)
+    full_keys = [layer.keys for layer in recorded.layers]
+    sliding = [is_sliding(layer.module) for layer in recorded.layers]
     names, caches, measures = [], [], {}
     for cell in config.cells:
         press = cell.make()
@@ -201,6 +205,8 @@ def _run_sample(model, tokenizer, config: Config, sample: Sample, context_ids, q
             "kept_per_layer": [round(k, 4) for k in compressed.kept_per_layer()],
             "held_bytes": compressed.held_bytes,
         }
+        if evidence is not None:  # how much of the answer's tokens each kind of layer still shows
+            measures[cell.key]["evidence_kept"] = evidence_kept(compressed, full_keys, evidence, sliding)
         if cell.threshold is not None or cell.press == "rcstat":  # budgets that differ per head
             measures[cell.key]["kept_per_head"] = [
                 [round(k, 3) for k in row] for row in compressed.kept_per_head()

@@ -28,6 +28,16 @@ def _cost(cells: list[dict], records: list[dict], live: bool) -> float | None:
     return statistics.fmean(costs) if costs else None
 
 
+def _evidence(cells: list[dict]) -> dict[str, float] | None:
+    """Mean share of the evidence kept, per layer kind, over the samples whose evidence is known."""
+    kinds: dict[str, list[float]] = {}
+    for c in cells:
+        for kind, share in (c.get("evidence_kept") or {}).items():
+            if share is not None:
+                kinds.setdefault(kind, []).append(share)
+    return {kind: statistics.fmean(v) for kind, v in sorted(kinds.items())} or None
+
+
 def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
     """One row per cell: accuracy with 95% interval, per task, agreement, time, memory, and the kept
     share per layer. A cell a sample did not run (the oracle without evidence) is left out of its n."""
@@ -51,6 +61,7 @@ def summarise(config: Config, records: Sequence[dict]) -> list[dict]:
                 task: _accuracy([r["results"][cell.key]["score"] for r in ran if r["task"] == task])
                 for task in sorted({r["task"] for r in ran})
             },
+            "evidence_kept": _evidence(cells),
             "agreement_with_full_cache": statistics.fmean(agrees) if agrees else None,
             "realised_ratio": realised,
             "kept_per_layer": [statistics.fmean(k) for k in zip(*layers, strict=True)] if layers else None,
