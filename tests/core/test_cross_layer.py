@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kvpress import KeyDiffPress
 
+from rcstat.errors import RCStatError
 from rcstat.kv.memory import cache_bytes
 from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 from rcstat.kv.replay import record_prefill, replay
@@ -92,3 +94,38 @@ def test_live_replayed_and_ragged_keep_the_same_entries_and_answer_alike(family:
     assert held_bytes / full_bytes == pytest.approx(
         kept * (1 + 4 / (2 * 4 * model.config.head_dim)), rel=1e-3
     )
+
+
+class RecordingKeyDiff(KeyDiffPress):
+    """KeyDiff, keeping the scores of every layer."""
+
+    def score(self, module, *args, **kwargs) -> torch.Tensor:
+        scores = super().score(module, *args, **kwargs)
+        self.recorded = {**getattr(self, "recorded", {}), module.layer_idx: scores.clone()}
+        return scores
+
+
+def test_a_second_scorer_competes_by_rank_and_keeps_the_union_of_both_tops() -> None:
+    """``also``: an entry is kept when it ranks high under either scorer (ranks across every layer)."""
+    model = tiny_model("llama-gqa")
+    first, second = RecordingPress(window_size=WINDOW), RecordingKeyDiff()
+    press = CrossLayerPress(first, 0.5, also=second)
+    cache = prefill(model, inputs(batch=1, n=40), press)
+    evicted = masked(model, cache)
+    layers = sorted(first.recorded)
+    a = torch.cat([first.recorded[i][0].flatten() for i in layers])
+    b = torch.cat([second.recorded[i][0].flatten() for i in layers])
+    b = b.masked_fill(torch.isposinf(a), float("inf"))
+    gone = torch.cat([evicted[i][0].flatten() for i in layers])
+
+    def ranks(x: torch.Tensor) -> torch.Tensor:
+        return x.argsort().argsort().float().masked_fill(torch.isposinf(x), float("inf"))
+
+    best = torch.maximum(ranks(a), ranks(b))
+    assert int(gone.sum()) == a.numel() - int(a.numel() * 0.5)
+    assert best[gone].max() <= best[~gone].min()  # the kept set is the top of the better rank
+    top_a = a >= a.kthvalue(a.numel() - a.numel() // 4).values  # each scorer's top quarter survives
+    top_b = b >= b.kthvalue(b.numel() - b.numel() // 4).values
+    assert not gone[top_a].any() and not gone[top_b].any()
+    with pytest.raises(RCStatError, match="also"):
+        CrossLayerPress(RCStatPress(), 0.5, also=object())

@@ -10,6 +10,12 @@ entries of all layers and heads with the lowest scores (the scorer's ``+inf`` wi
 never among them while the budget allows), by masking (kvpress's ``masked_key_indices``, or freed by
 :class:`~rcstat.kv.ragged.RaggedPress`).
 
+With ``also``, a second scorer (a query-independent one such as KeyDiff, for what no window query
+looks at) competes for the same budget: each scorer's scores are turned into ranks across all
+entries of the compressed layers, and an entry keeps the better of its two ranks, so the kept set
+is the union of both scorers' tops (each keeps about half where they disagree), while RC still
+decides how the budget spreads across layers and heads for its half.
+
 Cost: the full cache exists until the prefill ends (as for every kvpress press, whose hooks run
 after each layer's attention), and the scores of every layer are held until then:
 ``layers × kv_heads × n`` floats (about 0.5 MB for 1k tokens on the default model).
@@ -35,6 +41,7 @@ class CrossLayerPress(BasePress):
 
     press: ScorerPress | None = None
     compression_ratio: float = 0.0
+    also: ScorerPress | None = None
     kept: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -43,11 +50,15 @@ class CrossLayerPress(BasePress):
                 "CrossLayerPress needs a kvpress ScorerPress, e.g. CrossLayerPress(RCStatPress())"
             )
         check_number("compression_ratio", self.compression_ratio, low=0, high=1, high_open=True)
-        self._waiting: dict[int, tuple[nn.Module, torch.Tensor]] = {}
+        if self.also is not None and not isinstance(self.also, ScorerPress):
+            raise RCStatError("CrossLayerPress's second scorer (also) must be a kvpress ScorerPress")
+        self._waiting: dict[int, tuple[nn.Module, torch.Tensor, torch.Tensor | None]] = {}
         self._last = -1
 
     def post_init_from_model(self, model: nn.Module) -> None:
         self.press.post_init_from_model(model)
+        if self.also is not None:
+            self.also.post_init_from_model(model)
         self._last = max(la.index for la in attention_layers(model) if not is_sliding(la.module))
         self._waiting.clear()
         self.kept.clear()
@@ -71,7 +82,11 @@ class CrossLayerPress(BasePress):
         if self._last < 0:
             raise RCStatError("CrossLayerPress needs the model: use it as `with press(model): …`")
         scores = self.press.score(module, hidden_states, keys, values, attentions, kwargs)
-        self._waiting[module.layer_idx] = (module, scores)
+        other = None
+        if self.also is not None:
+            other = self.also.score(module, hidden_states, keys, values, attentions, kwargs)
+            other = other.masked_fill(torch.isposinf(scores), float("inf"))  # the first scorer's keeps
+        self._waiting[module.layer_idx] = (module, scores, other)
         if module.layer_idx == self._last:
             self._decide()
         return keys, values
@@ -81,7 +96,9 @@ class CrossLayerPress(BasePress):
         layers = sorted(self._waiting)
         modules = [self._waiting[i][0] for i in layers]
         scores = [self._waiting[i][1] for i in layers]
-        flat = torch.cat([s.reshape(s.shape[0], -1).float() for s in scores], dim=1)  # (batch, all entries)
+        flat = _flat(scores)  # (batch, all entries)
+        if self.also is not None:  # the better of each entry's two ranks
+            flat = torch.maximum(_ranks(flat), _ranks(_flat([self._waiting[i][2] for i in layers])))
         n_evict = flat.shape[1] - max(1, int(flat.shape[1] * (1 - self.compression_ratio)))
         evict = torch.zeros_like(flat, dtype=torch.bool)
         evict.scatter_(1, (-flat).topk(n_evict, dim=1).indices, True)
@@ -92,3 +109,14 @@ class CrossLayerPress(BasePress):
             self.kept[module.layer_idx] = 1.0 - float(mask.float().mean())
             module.masked_key_indices = torch.nonzero(mask, as_tuple=True) if bool(mask.any()) else None
         self._waiting.clear()
+
+
+def _flat(scores: list[torch.Tensor]) -> torch.Tensor:
+    """Every layer's ``(batch, heads, n)`` scores side by side: ``(batch, all entries)``."""
+    return torch.cat([s.reshape(s.shape[0], -1).float() for s in scores], dim=1)
+
+
+def _ranks(flat: torch.Tensor) -> torch.Tensor:
+    """Each entry's rank among its sequence's entries (0 for the lowest), ``+inf`` kept as ``+inf``."""
+    ranks = flat.argsort(dim=1).argsort(dim=1).float()
+    return ranks.masked_fill(torch.isposinf(flat), float("inf"))

@@ -1,0 +1,105 @@
+"""Development run for issue 26: which RC recipe holds on every model (seed 1000, never seed 0).
+
+Candidates, each ranked across every layer and head (``CrossLayerPress``), beside the full cache,
+the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as the cost reference):
+
+- ``rc``: the current default (the window's RC);
+- ``rc-gauss``: RC against Gaussian future queries fitted on the whole prefill;
+- ``rc-or-gauss``: the larger of the two, both in logit units above the same window floor;
+- ``rc-span`` / ``rc-or-gauss-span``: the same, each score max-pooled over its ±2 neighbours;
+- ``rc-span8``: RC max-pooled over ±8 neighbours (a whole number or name around a peak);
+- ``rc|keydiff``: RC and KeyDiff's key diversity competing for one budget by their ranks across layers.
+
+    benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rcstat.evaluation.kv.bench import Config, run_kv_bench
+from rcstat.evaluation.kv.oracle import ORACLE, OraclePress
+from rcstat.evaluation.kv.summary import summarise
+from rcstat.evaluation.kv.tasks import builtin_samples
+from rcstat.evaluation.provenance import git_commit
+from rcstat.models import load_model
+from rcstat.presses.registry import FULL_CACHE, PRESSES
+from rcstat.render.kv_report import write_report
+
+TASKS = ("needle", "multikey", "multivalue", "vartrack", "cwe")
+
+
+def candidates() -> dict:
+    from kvpress import KeyDiffPress
+
+    from rcstat.presses.cross_layer_press import CrossLayerPress
+    from rcstat.presses.future_rc_press import FutureRCPress
+    from rcstat.presses.gaussian_press import GaussianRCPress
+    from rcstat.presses.rcstat_press import RCStatPress
+    from rcstat.presses.span_press import SpanPress
+
+    def cross(make):
+        return lambda ratio: CrossLayerPress(make(), ratio)
+
+    return {
+        FULL_CACHE: None,
+        ORACLE: lambda ratio: OraclePress(compression_ratio=ratio),
+        "rc": cross(RCStatPress),
+        "rc-gauss": cross(GaussianRCPress),
+        "rc-or-gauss": cross(FutureRCPress),
+        "rc-span": cross(lambda: SpanPress(press=RCStatPress())),
+        "rc-or-gauss-span": cross(lambda: SpanPress(press=FutureRCPress())),
+        "rc-span8": cross(lambda: SpanPress(press=RCStatPress(), radius=8)),
+        "rc|keydiff": lambda ratio: CrossLayerPress(RCStatPress(), ratio, also=KeyDiffPress()),
+        **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--per-task", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--query-aware", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    parser.add_argument("--interleave", action="store_true", help="families in turn, not one after another")
+    parser.add_argument("--limit", type=int, default=None, help="the first N samples only")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    model, tokenizer = load_model(args.model)
+    by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
+    if args.interleave:  # one of each family in turn, so a stopped run is balanced
+        by_task = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]]
+    samples = by_task[: args.limit]
+    presses = candidates()
+    if args.only:
+        presses = {k: v for k, v in presses.items() if k in args.only.split(",")}
+    config = Config.create(presses, [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
+    out = Path(args.output)
+    records = run_kv_bench(
+        model,
+        tokenizer,
+        samples,
+        config,
+        log=out / "log.jsonl",
+        progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
+    )
+    meta = {
+        "model": args.model or "smollm2-135m-instruct",
+        "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}"
+        + (", families in turn" if args.interleave else "")
+        + (f", first {args.limit}" if args.limit else "")
+        + ")",
+        "commit": git_commit(),
+        "query_aware": args.query_aware,
+        "command": "python benchmarks/kv/dev/candidates.py " + shlex.join(sys.argv[1:]),
+    }
+    for path in write_report(out, meta, summarise(config, records)):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
