@@ -186,3 +186,24 @@ def test_ragged_press_errors_are_clear() -> None:
     )
     with pytest.raises(RCStatError, match="dense keys"):
         layer.keys[0]
+
+
+def test_on_a_hybrid_model_the_ratio_covers_the_global_layers_and_sliding_layers_hold_their_window() -> None:
+    """Gemma 3: the budget evicts the asked share of the global layers' entries (freed on the ragged
+    cache); each sliding layer holds exactly its window, as uncompressed."""
+    model = tiny_model("gemma3-gqa")
+    context = torch.randint(3, 128, (1, 40), generator=torch.Generator().manual_seed(6))
+    full = DynamicCache(config=model.config)
+    _prefill(model, context, full)
+    ragged = RaggedCache(model.config)
+    with torch.no_grad(), RaggedPress(rc_press(0.6, window_size=4))(model):
+        model.get_decoder()(input_ids=context, past_key_values=ragged)
+    global_entries = kept_entries = 0
+    for layer, uncompressed in zip(ragged.layers, full.layers, strict=True):
+        held = [len(layer.entries(0, h)[2]) for h in range(len(layer.k[0]))]
+        if layer.sliding_window:
+            assert held == [uncompressed.keys.shape[-2]] * len(held)  # the whole window, untouched
+        else:
+            global_entries += 40 * len(held)
+            kept_entries += sum(held)
+    assert kept_entries == int(global_entries * (1 - 0.6))
