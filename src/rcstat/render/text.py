@@ -16,21 +16,45 @@ def clip(text: str, width: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
 
 
+QUERY_AGNOSTIC = (
+    "query-agnostic: compressed before the question was seen (the harder setting, lower in the README's "
+    "KV benchmark); --query-aware puts the question in the window"
+)
+
+
+def compression_notes(record: dict) -> list[str]:
+    """Notes on a compression: its mode when query-agnostic, and the layers it emptied."""
+    notes = [] if record.get("query_aware", True) else [QUERY_AGNOSTIC]
+    emptied = record.get("emptied_layers") or []
+    if emptied:
+        layers = len(record["realised_ratio_per_layer"])
+        notes.append(
+            f"{len(emptied)} of {layers} layers keep nothing but the press's sinks and window "
+            f"(layers {', '.join(map(str, emptied))}): a lower ratio keeps some of the context in each"
+        )
+    return notes
+
+
 def compression_text(record: dict) -> str:
-    """A compression (``CompressionReport.to_dict()``): answer, press, ratio, bytes, times, per layer."""
+    """A compression (``CompressionReport.to_dict()``): answer (and the full cache's), press, ratio,
+    bytes, times, per layer, notes."""
     full, held = record["kv_bytes_full"], record["kv_bytes_held"]
     masked = (
         " (per-head budgets are masked, not freed)" if held == full and record["realised_ratio"] > 0 else ""
     )
     per_layer = " ".join(f"{r:.2f}" for r in record["realised_ratio_per_layer"])
+    answers = [f"answer: {record['answer']}"]
+    if record.get("full_cache_answer") is not None:
+        answers.append(f"full cache's answer: {record['full_cache_answer']}")
     return "\n".join(
         [
-            f"answer: {record['answer']}",
+            *answers,
             f"press: {record['press']}   cache: {record['cache']}",
             f"context: {record['context_tokens']} tokens; realised ratio {record['realised_ratio']:.3f}; "
             f"KV bytes {full / MIB:.1f} MiB full, {held / MIB:.1f} MiB held{masked}",
             "time: " + ", ".join(f"{k} {v:.2f} s" for k, v in record["seconds"].items()),
             f"realised ratio per layer: {per_layer}",
+            *(f"note: {note}" for note in compression_notes(record)),
         ]
     )
 
