@@ -9,7 +9,7 @@ import torch
 from kvpress import KnormPress
 
 from rcstat.errors import RCStatError
-from rcstat.kv import generation
+from rcstat.kv import generation, recent
 from rcstat.kv.generation import Budget, DecodingCompression, generate
 from rcstat.kv.replay import record_prefill, replay
 from rcstat.models.logits import attention_layers, is_sliding
@@ -96,7 +96,6 @@ def test_the_first_compression_keeps_what_the_prefill_press_keeps(
 
 def _cache_after_first_compression(model, prompt, compression, monkeypatch):
     """The ragged cache of a one-token generation (the compression right after the prefill)."""
-    from rcstat.kv import generation
 
     seen = {}
     original = generation._measure
@@ -206,7 +205,7 @@ def test_the_scorer_sees_exactly_the_last_history_inputs() -> None:
                 read.append((hidden_states, kwargs["position_embeddings"][0], *so_far))
             return super().score(module, hidden_states, keys, values, attentions, kwargs)
 
-    history, interval = 12, 2 * generation._JOIN + 3
+    history, interval = 12, 2 * recent.JOIN + 3
     hook = attention_layers(model)[0].module.register_forward_hook(spy, with_kwargs=True)
     try:
         generate(
@@ -214,7 +213,7 @@ def test_the_scorer_sees_exactly_the_last_history_inputs() -> None:
         )
     finally:
         hook.remove()
-    assert len(read) == 3  # after the prefill, then twice more than _JOIN steps later
+    assert len(read) == 3  # after the prefill, then twice more than JOIN steps later
     for hidden, cos, all_hidden, all_cos in read:
         assert hidden.shape[1] == history
         torch.testing.assert_close(hidden, all_hidden[:, -history:], rtol=0, atol=0)

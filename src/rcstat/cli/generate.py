@@ -6,7 +6,7 @@ import argparse
 
 from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import POSITIVE, RATIO, add_format, add_model, model_source, non_blank, number
-from rcstat.cli.progress import load, phases
+from rcstat.cli.progress import load, phases, progress
 from rcstat.io import dumps
 from rcstat.options import DEFAULT_INTERVAL
 from rcstat.presses.registry import FULL_CACHE, decoding_names
@@ -65,7 +65,14 @@ def run(args: argparse.Namespace) -> int:
         name, model, tokenizer = load(model_source(args), phase)
         phase("generating")
         report = generate_text(
-            model, tokenizer, context, args.query, compression, args.press, args.max_new_tokens
+            model,
+            tokenizer,
+            context,
+            args.query,
+            compression,
+            args.press,
+            args.max_new_tokens,
+            progress(args.max_new_tokens, "tokens"),
         )
     record = {"model": name, **report.to_dict()}
     if args.format == "html":

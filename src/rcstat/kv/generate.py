@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from rcstat.errors import RCStatError
 from rcstat.kv.generation import DecodingCompression, Generated, generate
+from rcstat.presses.registry import FULL_CACHE
 
 
 @dataclass
@@ -35,6 +37,7 @@ class GenerationReport:
             "compress_seconds": g.compress_seconds,
             "prefill_seconds": g.prefill_seconds,
             "steps": [vars(step) for step in g.steps],
+            "held_bytes_last_step": g.held_parts,
         }
 
 
@@ -55,12 +58,16 @@ def generate_text(
     tokenizer,
     context: str,
     query: str,
-    compression: DecodingCompression | None,
-    press: str,
+    compression: DecodingCompression | None = None,
+    press: str | None = None,
     max_new_tokens: int = 256,
+    on_token: Callable[[int, int], None] | None = None,
 ) -> GenerationReport:
     """Greedy generation after ``context`` and ``query``, compressing the cache with ``compression``
-    (``None``: the full cache) from the prefill on; stops at the model's end token."""
+    (``None``: the full cache) from the prefill on; stops at the model's end token.
+
+    ``press``: the label the report carries (default: the scorer's class name, or ``none``);
+    ``on_token(done, total)``: progress, as :func:`rcstat.kv.generation.generate` gives it."""
     ids = prompt_ids(model, tokenizer, context, query)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and ids.shape[0] + max_new_tokens > limit:
@@ -68,8 +75,10 @@ def generate_text(
             f"the prompt and {max_new_tokens} new tokens need {ids.shape[0] + max_new_tokens} positions; "
             f"the model allows {limit}"
         )
-    (generated,) = generate(model, [ids], [compression], max_new_tokens, stop_tokens(model))
+    (generated,) = generate(model, [ids], [compression], max_new_tokens, stop_tokens(model), on_token)
     text = tokenizer.decode(generated.tokens, skip_special_tokens=True)
+    if press is None:
+        press = type(compression.scorer).__name__ if compression is not None else FULL_CACHE
     return GenerationReport(text.strip(), press, compression, generated)
 
 

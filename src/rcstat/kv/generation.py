@@ -34,6 +34,7 @@ from torch import nn
 
 from rcstat.errors import RCStatError
 from rcstat.kv.ragged import RaggedCache, RaggedLayer, ragged_attention
+from rcstat.kv.recent import Recent
 from rcstat.models.logits import attach_rotary, attention_layers, is_sliding
 from rcstat.options import DEFAULT_HISTORY, DEFAULT_INTERVAL, Scope, check_choice, check_number, check_room
 
@@ -103,7 +104,8 @@ class DecodingCompression:
 @dataclass(frozen=True)
 class Step:
     """One sequence's cache after a generated token (step 0: after the prompt): entries held per KV
-    head on average, and bytes an uncompressed cache would hold and the ragged cache holds."""
+    head on average, and bytes an uncompressed cache would hold (keys and values) and the ragged
+    cache holds (keys and values, a 4-byte position per entry, and room allocated to grow into)."""
 
     step: int
     cache_tokens: float
@@ -122,9 +124,7 @@ class Generated:
     prefill_seconds: float = 0.0  # the batch's prefill
     decode_seconds: float = 0.0  # the batch's generation after the prefill, compression included
     clock: list[float] = field(default_factory=list)  # seconds after the prefill as each token came
-
-
-_JOIN = 16  # chunks of recent inputs held before they are joined into one
+    held_parts: dict[str, int] = field(default_factory=dict)  # the last step's held bytes, by part
 
 
 @dataclass
@@ -140,62 +140,20 @@ class _Row:
     since: int = 0  # steps since its last compression
 
 
-class _Recent:
-    """The last ``size`` inputs (hidden states, rotary ``cos`` and ``sin``) of every attention layer,
-    kept as the chunks each forward gave (appending costs nothing per step); every :data:`_JOIN`
-    chunks, or a chunk longer than ``size`` (the prefill), they are joined into one of at most
-    ``size`` rows, so a step's cost and a read's do not grow with ``size``."""
-
-    def __init__(self, model: nn.Module, size: int) -> None:
-        self.size = size
-        self.chunks: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
-        self.hooks = [
-            la.module.register_forward_hook(self._hook(la.index), with_kwargs=True)
-            for la in attention_layers(model)
-        ]
-
-    def _hook(self, index: int) -> Callable:
-        def keep(module: nn.Module, args: tuple, kwargs: dict, output) -> None:
-            hidden, (cos, sin) = kwargs["hidden_states"], kwargs["position_embeddings"]
-            chunks = self.chunks.setdefault(index, [])
-            chunks.append((hidden.detach(), cos.detach(), sin.detach()))
-            if len(chunks) >= _JOIN or hidden.shape[1] > self.size:
-                chunks[:] = [
-                    tuple(torch.cat(parts, 1)[:, -self.size :] for parts in zip(*chunks, strict=True))
-                ]
-
-        return keep
-
-    def rows(
-        self, index: int, row: int, count: int
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """The last ``count`` inputs of batch row ``row`` to layer ``index``: hidden states and rope."""
-        joined = [
-            torch.cat([c[i][row : row + 1] for c in self.chunks[index]], 1)[:, -count:] for i in range(3)
-        ]
-        return joined[0], (joined[1], joined[2])
-
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep ``rows`` of the batch (repeating a row that several sequences share)."""
-        for chunks in self.chunks.values():
-            chunks[:] = [tuple(t[rows] for t in chunk) for chunk in chunks]
-
-    def remove(self) -> None:
-        for hook in self.hooks:
-            hook.remove()
-
-
 def generate(
     model: nn.Module,
     prompts: Sequence[torch.Tensor],
     compressions: Sequence[DecodingCompression | None],
     max_new_tokens: int,
     stop: Sequence[int] = (),
+    on_token: Callable[[int, int], None] | None = None,
 ) -> list[Generated]:
     """Greedy generation of every prompt (1-D token ids), each with its own compression (``None``:
     the full cache), in one batch; each row stops at its first ``stop`` token.
 
-    Returns per sequence the tokens and a :class:`Step` per generated token (and step 0).
+    ``on_token(done, total)`` is called as each token of the batch comes (``total``:
+    ``max_new_tokens``; when every row stopped early, a last call has ``total == done``). Returns per
+    sequence the tokens and a :class:`Step` per generated token (and step 0).
     """
     if len(prompts) != len(compressions) or not prompts:
         raise RCStatError("give one compression (or None) per prompt")
@@ -218,7 +176,7 @@ def generate(
     history = max((c.history for c in compressions if c is not None), default=1)
     layers = {la.index: la.module for la in attention_layers(model)}
     cache = RaggedCache(model.config)
-    recent = _Recent(model, history)
+    recent = Recent(model, history)
     attach_rotary(model, layers.values())
     stops = set(stop)
     started = time.perf_counter()
@@ -245,6 +203,9 @@ def generate(
                         row.out.tokens.append(int(nxt[row.index]))
                         row.out.clock.append(now)
                         row.done = int(nxt[row.index]) in stops or step + 1 == max_new_tokens
+                if on_token is not None:
+                    last = all(row.done for row in rows) and step + 1 < max_new_tokens
+                    on_token(step + 1, step + 1 if last else max_new_tokens)
                 if all(row.done for row in rows):  # the last token is never fed: its step is the last
                     break
                 for row in rows:
@@ -262,10 +223,11 @@ def generate(
         recent.remove()
     for row in rows:
         row.out.prefill_seconds, row.out.decode_seconds = prefilled - started, time.perf_counter() - prefilled
+        row.out.held_parts = _parts(row, cache)
     return [row.out for row in rows]
 
 
-def _prefill(model, prompts, cache: RaggedCache, recent: _Recent, width: int, device) -> Any:
+def _prefill(model, prompts, cache: RaggedCache, recent: Recent, width: int, device) -> Any:
     """One left-padded prefill of the distinct prompts (a prompt several rows share runs once), its
     cache, logits and recent inputs then given to every row; padding is dropped before anything is
     scored or kept."""
@@ -303,7 +265,21 @@ def _measure(row: _Row, cache: RaggedCache, step: int) -> Step:
     return Step(step, entries / heads, full, held)
 
 
-def _compress(row: _Row, cache: RaggedCache, layers: dict, recent: _Recent, slot: int) -> None:
+def _parts(row: _Row, cache: RaggedCache) -> dict[str, int]:
+    """What one sequence's held bytes hold: the keys and values in use, their positions, and room
+    allocated ahead for the entries of the next steps (the buffers grow by 1/16, or by ``interval``)."""
+    used = positions = held = 0
+    for layer in cache.layers:
+        held += layer.row_bytes(row.index)
+        for k, v, pos, n in zip(
+            *(s[row.index] for s in (layer.k, layer.v, layer.pos, layer.count)), strict=True
+        ):
+            used += n * (k.shape[-1] * k.element_size() + v.shape[-1] * v.element_size())
+            positions += n * pos.element_size()
+    return {"keys_and_values": used, "positions": positions, "room_to_grow": held - used - positions}
+
+
+def _compress(row: _Row, cache: RaggedCache, layers: dict, recent: Recent, slot: int) -> None:
     """Score one sequence's entries in every compressed layer, choose by its budget, evict."""
     c = row.compression
     seen = min(c.history, row.length)
@@ -339,7 +315,7 @@ def _scores(
     module: nn.Module,
     layer: RaggedLayer,
     row: _Row,
-    recent: _Recent,
+    recent: Recent,
     index: int,
     seen: int,
     slot: int,

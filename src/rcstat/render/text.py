@@ -73,10 +73,19 @@ def generation_text(record: dict) -> str:
             f"prompt {record['prompt_tokens']} tokens, generated {record['generated_tokens']}; "
             f"{record['seconds_per_token'] * 1000:.1f} ms per token (scoring and eviction "
             f"{record['compress_seconds']:.2f} s in all)",
-            f"KV bytes at the last step: {final['held_bytes'] / MIB:.2f} MiB held, "
+            f"KV bytes at the last step: {final['held_bytes'] / MIB:.2f} MiB held{held_parts(record)}, "
             f"{final['full_bytes'] / MIB:.2f} MiB uncompressed; most held at any step {peak / MIB:.2f} MiB",
         ]
     )
+
+
+def held_parts(record: dict) -> str:
+    """`` (… keys and values, … positions, … room to grow)``: what the last step's held bytes hold."""
+    parts = record.get("held_bytes_last_step") or {}
+    if not parts:
+        return ""
+    names = {"keys_and_values": "keys and values", "positions": "positions", "room_to_grow": "room to grow"}
+    return " (" + ", ".join(f"{parts[k] / MIB:.2f} MiB {name}" for k, name in names.items()) + ")"
 
 
 def demo_text(record: dict) -> str:
