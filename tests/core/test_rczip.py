@@ -1,20 +1,46 @@
-"""RC over a reconstruction window (RCZipPress): its scores against a brute-force reference."""
+"""RC over a reconstruction window (RCZipPress): its scores and eviction against brute-force references."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from transformers import DynamicCache
 
 from rcstat.models.logits import LogitCapture
 from rcstat.presses import RCZipPress
+from rcstat.presses import rczip_press as rczip
 from tests.helpers import tiny_model
 
 CONTEXT, REPEAT = 12, 7
 
 
-@pytest.mark.parametrize("family", ["llama-gqa", "qwen3-gqa", "phi3-mha"])
-def test_a_key_scores_its_best_repeat_row_above_that_rows_own_mean(family: str) -> None:
-    """score(i) = max over repeat rows j of f(i, j) − mean_{j' ≤ j} f(j', j), max over the GQA group."""
+def _rc(lg: torch.Tensor, keys: range, heads: range, lo: int, floor: str) -> dict[int, float]:
+    """score(i) = max over rows j and heads h of f(i, j) − the mean of row j's floor keys, key by key.
+
+    ``lg`` (heads, rows, all keys): row j is key ``lo + j``; the repeat starts at key ``lo``."""
+    out = {}
+    for i in keys:
+        best = []
+        for h in heads:
+            for j in range(lg.shape[1]):
+                seen = lg[h, j, lo : lo + j + 1]
+                if floor == "row":
+                    seen = torch.cat([lg[h, j, :lo], seen])
+                best.append(float(lg[h, j, i]) - float(seen.mean()))
+        out[i] = max(best)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("family", "floor", "prefix"),
+    [("llama-gqa", "repeat", "zero"), ("qwen3-gqa", "row", "zero"), ("phi3-mha", "repeat", "score")],
+)
+def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
+    family: str, floor: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """floor "repeat": the mean of row j's causal logits over the repeat; "row": over every key it sees.
+    Rows scored in blocks of 3 (as in blocks of 256 for long contexts); max over the GQA group."""
+    monkeypatch.setattr(rczip, "BLOCK", 3)
     model = tiny_model(family)
     ids = torch.randint(3, 128, (1, CONTEXT + REPEAT), generator=torch.Generator().manual_seed(2))
     inputs: dict[int, dict] = {}
@@ -27,17 +53,16 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_own_mean(family: str) 
     rows = list(range(CONTEXT, CONTEXT + REPEAT))
     full: dict[int, torch.Tensor] = {}
     with LogitCapture(model, rows, on_layer=full.__setitem__), torch.no_grad():
-        from transformers import DynamicCache
-
         cache = DynamicCache(config=model.config)
         model(ids, past_key_values=cache)
     for handle in handles:
         handle.remove()
-    press = RCZipPress(compression_ratio=0.5)
-    press.context_length, press.start_idx, press.end_idx = CONTEXT, 2, 9  # the chunk: keys 2..8
+    press = RCZipPress(compression_ratio=0.5, floor=floor, prefix=prefix)
+    press.context_length, press.prefix_length, press.start_idx, press.end_idx = CONTEXT, 2, 2, 9
     layers, kv_heads = model.config.num_hidden_layers, model.config.num_key_value_heads
     press.score_val = torch.zeros(layers, 1, kv_heads, CONTEXT)
     heads = model.config.num_attention_heads
+    lo = 0 if prefix == "score" else 2  # the first pass scores the template's prefix too
     for layer, module in enumerate(modules):
         kwargs = inputs[layer]
         keys, values = cache.layers[layer].keys, cache.layers[layer].values
@@ -50,12 +75,63 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_own_mean(family: str) 
         assert kept_keys.shape[-2] == CONTEXT
         lg = full[layer][0]  # (heads, REPEAT, CONTEXT + REPEAT)
         for g in range(kv_heads):
-            for i in range(2, 9):
-                best = []
-                for h in range(g * heads // kv_heads, (g + 1) * heads // kv_heads):
-                    best += [
-                        float(lg[h, j, i]) - float(lg[h, j, CONTEXT : CONTEXT + j + 1].mean())
-                        for j in range(REPEAT)
-                    ]
-                assert float(press.score_val[layer, 0, g, i]) == pytest.approx(max(best), abs=1e-4)
-        assert not press.score_val[layer, ..., :2].any() and not press.score_val[layer, ..., 9:].any()
+            group = range(g * heads // kv_heads, (g + 1) * heads // kv_heads)
+            for i, want in _rc(lg, range(lo, 9), group, CONTEXT, floor).items():
+                assert float(press.score_val[layer, 0, g, i]) == pytest.approx(want, abs=1e-4)
+        assert not press.score_val[layer, ..., :lo].any() and not press.score_val[layer, ..., 9:].any()
+
+
+def test_one_pass_repeats_the_context_at_once_and_scores_it_as_one_forward(tiny_checkpoint: str) -> None:
+    """``one_pass``: one repeat pass whatever ``chunk_size``; its scores equal RC over a single forward of
+    the context followed by the repeat (every key, the template's prefix too, with ``prefix="score"``)."""
+    from rcstat.models import load_model
+
+    model, _ = load_model(tiny_checkpoint)
+    context = torch.randint(5, 1000, (1, 40), generator=torch.Generator().manual_seed(3))
+    passes: list[torch.Tensor] = []
+    model.model.register_forward_pre_hook(lambda m, a, kw: passes.append(kw["input_ids"]), with_kwargs=True)
+    scores: list[torch.Tensor] = []
+    press = RCZipPress(compression_ratio=0.5, chunk_size=8, one_pass=True, prefix="score")
+    post = press.compress_post
+    press.compress_post = lambda m: (scores.append(press.score_val.clone()), post(m))
+    with torch.no_grad(), press(model):
+        model.model(input_ids=context, past_key_values=DynamicCache(config=model.config))
+    assert len(passes) == 2 and torch.equal(passes[0], context)  # the prefill, then one repeat
+    repeat = passes[1]
+    assert torch.equal(repeat[0, -16:], context[0, -16:])  # the context again, past its template prefix
+    full: dict[int, torch.Tensor] = {}
+    rows = range(40, 40 + repeat.shape[1])
+    with LogitCapture(model, list(rows), on_layer=full.__setitem__), torch.no_grad():
+        model(torch.cat([context, repeat], dim=1))
+    heads, kv_heads = model.config.num_attention_heads, model.config.num_key_value_heads
+    for layer, lg in full.items():
+        for g in range(kv_heads):
+            group = range(g * heads // kv_heads, (g + 1) * heads // kv_heads)
+            want = _rc(lg[0], range(40), group, 40, "repeat")
+            got = scores[0][layer, 0, g].tolist()
+            assert got == pytest.approx([want[i] for i in range(40)], abs=1e-3)
+
+
+@pytest.mark.parametrize(("prefix", "ratio"), [("zero", 0.3), ("zero", 0.6), ("keep", 0.5), ("evict", 0.3)])
+def test_the_window_is_kept_and_the_unscored_prefix_has_its_place(prefix: str, ratio: float) -> None:
+    """The evicted entries are the lowest of one ranking across layers in which the sinks and the last
+    ``window`` entries rank first, and the template's unscored prefix (beyond the sinks) at kvpress's 0
+    ("zero": above every negative RC score), first ("keep") or last ("evict")."""
+    model = tiny_model("llama-gqa")
+    layers, kv_heads, n, prefix_length, window = 3, 2, 30, 8, 5
+    scores = -1.5 + 2 * torch.rand(layers, 1, kv_heads, n, generator=torch.Generator().manual_seed(4))
+    scores[..., :prefix_length] = 0.0  # KVzip never scores the template's prefix
+    press = RCZipPress(compression_ratio=ratio, window=window, prefix=prefix)
+    press.score_val, press.prefix_length = scores.clone(), prefix_length
+    press.compress_post(model)
+    evicted = torch.zeros(layers, kv_heads, n, dtype=torch.bool)
+    for layer, block in enumerate(model.model.layers):
+        _, heads, seq = block.self_attn.masked_key_indices
+        evicted[layer, heads, seq] = True
+    rank = scores[:, 0].clone()
+    rank[..., press.n_sink : prefix_length] = {"zero": 0.0, "keep": 10.0, "evict": -10.0}[prefix]
+    rank[..., : press.n_sink], rank[..., -window:] = 20.0, 20.0
+    want = torch.zeros(rank.numel(), dtype=torch.bool)
+    want[torch.topk(-rank.flatten(), int(rank.numel() * ratio)).indices] = True
+    assert torch.equal(evicted.flatten(), want)
+    assert not evicted[..., : press.n_sink].any() and not evicted[..., -window:].any()

@@ -5,10 +5,22 @@ After the prefill, the model reads "Repeat the previous context exactly." and th
 (kvpress's ``KVzipPress`` runs these passes, in chunks for long contexts, and ranks the scores of
 every layer together). Each repeated row ``j`` stands in for a future query. Where KVzip scores key
 ``i`` by the attention row ``j`` pays it, RC scores it by how far the logit stands above the row's
-own self-contextualization: ``max_j (f(i, j) − mean Y_j)``, ``Y_j`` row ``j``'s causal logits inside
-the repeat (attribution's row-paired ``Y`` and query-max pooling), max over the query heads of a KV
-head. Cost: as KVzip's, 2–3 prefills of extra work; the logits of a repeat row against its chunk
-and against the repeat, one layer at a time.
+own self-contextualization: ``max_j (f(i, j) − floor_j)``, max over the query heads of a KV head.
+Cost: as KVzip's, 2–3 prefills of extra work; the logits of a repeat row against the context and
+the repeat, one layer and a block of rows at a time.
+
+Options (issue 27: where the first build differed from SPEC §3's prototype; the repr is the record):
+
+- ``window``: the last ``window`` context tokens (query-aware: the question) are always kept, as the
+  sinks are (the prototype kept 16; 0 keeps none);
+- ``prefix``: the chat template's prefix, which KVzip never scores (its first ``prefix_length``
+  entries): ``"zero"`` leaves them at KVzip's 0 (above every negative RC score), ``"keep"`` keeps them
+  as sinks, ``"evict"`` ranks them last (−inf), ``"score"`` scores them by RC like every other key;
+- ``one_pass``: the whole context repeated in one pass, instead of KVzip's chunks of ``chunk_size``
+  (each with its own "Repeat the part…" prompt and the previous chunk's last 8 tokens);
+- ``floor``: ``"repeat"``, the mean of row ``j``'s causal logits over its pass's repeat, "Repeat…"
+  prompt included (with ``one_pass`` the whole repeat: the prototype's); ``"row"``, over every key the
+  row sees (context and causal repeat: the set KVzip's softmax normalises over, sinks included).
 """
 
 from __future__ import annotations
@@ -21,10 +33,29 @@ from torch import nn
 
 from rcstat.models.logits import attention_layer, layer_queries, logits
 
+PREFIX = ("zero", "keep", "evict", "score")
+FLOORS = ("repeat", "row")
+BLOCK = 256  # repeat rows scored at once: (heads × BLOCK × keys) logits, whatever the context's length
+
 
 @dataclass
 class RCZipPress(KVzipPress):
     """KVzip's reconstruction passes and cross-layer budget, keys scored by RC; the repr is the record."""
+
+    window: int = 0
+    prefix: str = "zero"
+    one_pass: bool = False
+    floor: str = "repeat"
+
+    def __post_init__(self) -> None:
+        assert self.window >= 0, "window must be non-negative"
+        assert self.prefix in PREFIX, f"prefix must be one of {PREFIX}"
+        assert self.floor in FLOORS, f"floor must be one of {FLOORS}"
+        super().__post_init__()
+
+    def _chunk_fn(self, ctx_ids: torch.Tensor, chunk_size: int) -> list[torch.Tensor]:
+        """KVzip's chunks, or the whole context at once (``one_pass``)."""
+        return [ctx_ids] if self.one_pass else super()._chunk_fn(ctx_ids, chunk_size)
 
     def score_kvzip(
         self,
@@ -38,15 +69,37 @@ class RCZipPress(KVzipPress):
         """Score the chunk being reconstructed into ``score_val``; keep only the prefilled entries."""
         layer = attention_layer(module)
         rows = hidden_states.shape[1]
+        first = self.prefix == "score" and self.start_idx == self.prefix_length
+        lo = 0 if first else self.start_idx  # the first pass also scores the template's prefix
         queries = layer_queries(layer, hidden_states, kwargs["position_embeddings"], slice(None))
-        x = logits(layer, queries, keys[:, :, self.start_idx : self.end_idx])  # (b, H, rows, chunk)
-        y = logits(layer, queries, keys[:, :, -rows:])  # (b, H, rows, rows): the repeat, causal below
-        causal = torch.ones(rows, rows, dtype=torch.bool, device=y.device).tril()
-        floor = y.masked_fill(~causal, 0).sum(-1) / causal.sum(-1)  # mean of each row's own Y
-        rc = (x - floor[..., None]).amax(dim=-2)  # (b, H, chunk): the best repeat row per key
-        b, heads, chunk = rc.shape
-        rc = rc.reshape(b, layer.num_kv_heads, heads // layer.num_kv_heads, chunk).amax(2)
-        self.score_val[int(module.layer_idx)][..., self.start_idx : self.end_idx] = rc.to(
-            self.score_val.dtype
-        )
+        seen = torch.arange(rows, device=keys.device)
+        best = None
+        for r in range(0, rows, BLOCK):
+            q = queries[:, :, r : r + BLOCK]
+            causal = seen[None, :] <= seen[r : r + BLOCK, None]  # (block, rows): the repeat below the row
+            y = logits(layer, q, keys[:, :, -rows:]).masked_fill(~causal, 0).sum(-1)
+            count = causal.sum(-1)
+            if self.floor == "row":
+                x = logits(layer, q, keys[:, :, : self.context_length])
+                y, count = y + x.sum(-1), count + self.context_length
+                x = x[..., lo : self.end_idx]
+            else:
+                x = logits(layer, q, keys[:, :, lo : self.end_idx])
+            rc = (x - (y / count)[..., None]).amax(dim=-2)  # (b, H, keys): the block's best row per key
+            best = rc if best is None else torch.maximum(best, rc)
+        b, heads, n = best.shape
+        best = best.reshape(b, layer.num_kv_heads, heads // layer.num_kv_heads, n).amax(2)
+        self.score_val[int(module.layer_idx)][..., lo : self.end_idx] = best.to(self.score_val.dtype)
         return keys[:, :, : self.context_length], values[:, :, : self.context_length]
+
+    def compress_post(self, model: nn.Module) -> None:
+        """KVzip's cross-layer eviction, after placing the window and the unscored prefix."""
+        if self.compression_ratio > 0:
+            top = self.score_val.amax() + 1.0
+            if self.window:
+                self.score_val[..., -self.window :] = top
+            if self.prefix == "keep":
+                self.score_val[..., : self.prefix_length] = top
+            elif self.prefix == "evict":
+                self.score_val[..., self.n_sink : self.prefix_length] = float("-inf")
+        super().compress_post(model)
