@@ -1,8 +1,9 @@
 """A self-contained HTML view of an attribution (``rcstat attribute --format html``).
 
 One file, no network: the scores of every response sentence at every granularity are embedded
-as JSON, so clicking (or hovering) a sentence highlights its sources in the context with a colour
-scale and their scores, and a switch changes the granularity, with no re-run. Without JavaScript
+as JSON, so clicking (or hovering) a sentence shades its sources in the context with a colour
+scale (a source's score on hover, never printed into the text, so no word is split), and a switch
+changes the granularity, with no re-run. Without JavaScript
 the page still lists, under each response sentence, its best sources.
 """
 
@@ -16,7 +17,7 @@ from rcstat.render.page import escape, page
 STYLE = """
 .sent{cursor:pointer;border-radius:3px;padding:1px 0}.sent:hover,.sent.on{background:#ffe8a3}
 .src{border-radius:3px;transition:background .15s}.src.top{outline:2px solid #c25e00}
-.context{white-space:pre-wrap}.score{font:11px monospace;color:#7a4b00;vertical-align:super}
+.context{white-space:pre-wrap}#hover{min-height:1.4em}
 noscript li,.static li{font-size:13px;color:#333}
 """
 
@@ -34,16 +35,16 @@ function paint(){
     span.style.background=`rgba(230,120,20,${(0.75*w*w).toFixed(3)})`;
     span.textContent=D.context.slice(s.start,s.end);
     span.title=`source ${i}: score ${sc[i].toFixed(3)}`; span.classList.toggle('top',sc[i]===max);
-    ctx.append(span);
-    if(w>0.6){const b=document.createElement('span');b.className='score';
-      b.textContent=sc[i].toFixed(2);ctx.append(b);}
-    at=s.end;});
+    ctx.append(span); at=s.end;});
   ctx.append(D.context.slice(at));
   document.querySelectorAll('.sent').forEach(e=>e.classList.toggle('on',+e.dataset.index===current));
 }
 document.querySelectorAll('.sent').forEach(e=>{
   e.addEventListener('click',()=>{current=+e.dataset.index;paint();});
   e.addEventListener('mouseenter',()=>{current=+e.dataset.index;paint();});});
+const hover=document.getElementById('hover');
+document.getElementById('context').addEventListener('mouseover',e=>{
+  const t=e.target.closest('.src'); hover.textContent=t?t.title:'hover a source for its score';});
 document.querySelectorAll('input[name=gran]').forEach(r=>r.addEventListener('change',()=>{gran=r.value;paint();}));
 document.querySelectorAll('.static').forEach(e=>e.remove());
 paint();
@@ -90,7 +91,9 @@ def render(result: Attribution, model: str, granularity: str = DEFAULT_GRANULARI
 <main><section><h2>Response — click or hover a sentence</h2>
 <div id="response">{"".join(response)}</div></section>
 <section><h2>Context</h2>
-<p class="mono">shade: expected-RC score of each source, lowest to highest; outlined: the best</p>
+<p class="mono">shade: expected-RC score of each source, lowest to highest; outlined: the best;
+a source's score on hover</p>
+<p class="mono" id="hover">hover a source for its score</p>
 <div id="context" class="context">{escape(result.context)}</div></section></main>"""
     title = "Attribution of a response to its context"
     return page("rcstat attribution", title, body, style=STYLE, data=data, script=SCRIPT)
