@@ -372,3 +372,23 @@ def test_frontier_keeps_the_cells_no_cheaper_cell_beats_and_plots_them(tmp_path)
     text = (tmp_path / "frontier.md").read_text()
     assert "## query-agnostic, kvzip-subset run" in text and "| 0.75 | rcstat | 1.03 | 0.800" in text
     assert (tmp_path / "frontier.png").stat().st_size > 10_000
+
+
+def test_a_factory_marked_live_runs_live_as_the_registrys_live_presses_do() -> None:
+    from kvpress import KVzipPress
+
+    from rcstat.evaluation.kv.bench import Config
+
+    def make(ratio: float) -> KVzipPress:
+        return KVzipPress(compression_ratio=ratio)
+
+    make.live = True
+    config = Config.create(
+        {"none": None, "mine": make, "plain": lambda r: None, "kvzip": lambda r: None}, [0.5], True, 4
+    )
+    assert {c.key: c.live for c in config.cells} == {
+        "none@0": False,
+        "mine@0.5": True,
+        "plain@0.5": False,
+        "kvzip@0.5": True,
+    }

@@ -68,7 +68,8 @@ class Config:
         max_new_tokens: int,
         thresholds: dict[str, Sequence[float]] | None = None,
     ) -> Config:
-        """``presses``: names of the registry (and ``none``, ``oracle``), or a mapping name -> factory."""
+        """``presses``: names of the registry (and ``none``, ``oracle``), or a mapping name -> factory
+        (a factory with ``live = True`` runs live, as the registry's live presses do)."""
         if isinstance(presses, dict):
             factories = dict(presses)
         else:
@@ -86,7 +87,7 @@ class Config:
             if name == FULL_CACHE:
                 out.append(Cell(cell_key(FULL_CACHE, 0.0), name, 0.0, None, lambda: None))
                 continue
-            live = name in PRESSES and PRESSES[name].live
+            live = getattr(make, "live", name in PRESSES and PRESSES[name].live)
             out += [Cell(cell_key(name, r), name, r, None, partial(make, r), live) for r in self.ratios]
         for name, values in self.thresholds:
             scorer = PRESSES[name].scorer
