@@ -1,0 +1,95 @@
+"""Development run for issue 27: RCZipPress's options against KVzip (seed 1000, never seed 0).
+
+Each variant switches the options of ``RCZipPress`` (``rcstat-zip``) where its first build differed
+from SPEC §3's prototype, beside KVzip and the full cache, on needle and multikey at 1k tokens:
+
+- ``zip``: the first build (``window=0, prefix="zero"``: the template's prefix left at KVzip's 0);
+- ``zip+w16``: the last 16 context tokens always kept (query-aware: the question);
+- ``zip+keep`` / ``zip+score``: the template's prefix kept as sinks / scored by RC like every key;
+- ``zip+w16+keep``: both; ``zip+w16+keep+row``: with the floor over every key the row sees;
+- ``one_pass`` is not run: at 1k tokens KVzip's chunks (2048) already hold the whole context in
+  one pass, whose floor (the repeat, "Repeat…" prompt included) is the prototype's.
+
+    python benchmarks/kv/dev/rczip.py [--query-aware] --output benchmarks/kv/dev/rczip/SETTING
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rcstat.evaluation.kv.bench import Config, run_kv_bench
+from rcstat.evaluation.kv.summary import summarise
+from rcstat.evaluation.kv.tasks import builtin_samples
+from rcstat.evaluation.provenance import git_commit
+from rcstat.models import DEFAULT_MODEL, load_model
+from rcstat.presses.rczip_press import RCZipPress
+from rcstat.presses.registry import FULL_CACHE, PRESSES
+from rcstat.render.kv_report import write_report
+
+TASKS = ("needle", "multikey")
+VARIANTS = {
+    "zip": {"window": 0, "prefix": "zero"},
+    "zip+w16": {"window": 16, "prefix": "zero"},
+    "zip+keep": {"window": 0, "prefix": "keep"},
+    "zip+score": {"window": 0, "prefix": "score"},
+    "zip+w16+keep": {"window": 16, "prefix": "keep"},
+    "zip+w16+keep+row": {"window": 16, "prefix": "keep", "floor": "row"},
+}
+
+
+def presses() -> dict:
+    def variant(options: dict):
+        def make(ratio: float) -> RCZipPress:
+            return RCZipPress(compression_ratio=ratio, **options)
+
+        make.live = True  # its own passes: run live, one run per sample for every ratio
+        return make
+
+    return {
+        FULL_CACHE: None,
+        "kvzip": PRESSES["kvzip"].make,
+        **{name: variant(options) for name, options in VARIANTS.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-task", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--query-aware", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    model, tokenizer = load_model()
+    by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
+    samples = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]]  # families in turn
+    chosen = presses()
+    if args.only:
+        chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
+    config = Config.create(chosen, [0.5, 0.75, 0.9], args.query_aware, 64)
+    out = Path(args.output)
+    records = run_kv_bench(
+        model,
+        tokenizer,
+        samples,
+        config,
+        log=out / "log.jsonl",
+        progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
+    )
+    meta = {
+        "model": DEFAULT_MODEL,
+        "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}, in turn)",
+        "commit": git_commit(),
+        "query_aware": args.query_aware,
+        "command": "python benchmarks/kv/dev/rczip.py " + shlex.join(sys.argv[1:]),
+        "variants": VARIANTS,
+    }
+    for path in write_report(out, meta, summarise(config, records)):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
