@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import POSITIVE, RATIO, add_format, add_model, model_source, non_blank, number
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             compression,
             args.press,
             args.max_new_tokens,
-            progress(args.max_new_tokens, "tokens"),
+            _tokens_so_far(),
         )
     record = {"model": name, **report.to_dict()}
     if args.format == "html":
@@ -86,3 +87,15 @@ def run(args: argparse.Namespace) -> int:
 
         emit(generation_text(record), args.output)
     return 0
+
+
+def _tokens_so_far() -> Callable[[int, int], None]:
+    """Progress per generated token, its clock started at the first (the prefill is not a token)."""
+    tick: Callable[[int, int], None] | None = None
+
+    def on_token(done: int, total: int) -> None:
+        nonlocal tick
+        tick = tick or progress(total, "tokens")
+        tick(done, total)
+
+    return on_token

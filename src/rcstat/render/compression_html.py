@@ -115,7 +115,7 @@ def render(record: dict, query: str, target_ratio: float | None = None) -> str:
         strips = f"""<section class="wide"><h2>Which context tokens each layer kept</h2>
 {token_strips.strips(tokens, emptied)}
 <p class="mono">one strip per layer, a cell per context token (chat template included); shade: KV heads
-still holding it, of {tokens["kv_heads"]} (white: none){cross}</p>
+still holding it, of {tokens["kv_heads"]} (pale grey: none){cross}</p>
 <h2>The context, shaded by how much of the cache kept each token</h2>
 {token_strips.shaded_context(tokens)}</section>"""
     body = f"""<p class="q"><b>Query:</b> {escape(query)} · <b>model:</b> {escape(record["model"])}</p>

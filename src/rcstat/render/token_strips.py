@@ -1,7 +1,7 @@
 """Which context tokens each layer kept, drawn for ``rcstat compress --format html`` (no script).
 
 :func:`strips`: one strip per layer, a cell per context token shaded by how many KV heads still
-hold it (white: none); runs of equal cells are one rectangle, titled with their tokens and count.
+hold it (pale grey: none); runs of equal cells are one rectangle, titled with their tokens and count.
 :func:`shaded_context`: the context's text, each token shaded by the share of (layer, KV head)
 pairs that kept it, its share on hover, tokens no head of any layer kept struck through.
 """
