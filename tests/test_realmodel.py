@@ -168,4 +168,4 @@ def test_a_chunk_copied_into_the_response_ranks_first(default_model) -> None:
     span = result.attributions(*result.find("Kilimanjaro"), granularity="chunk")
     assert span.ranking[0] == 2 and span.target[2].strip() == "Kilimanjaro"
     frame = span.to_frame()
-    assert list(frame.columns) == ["text", "start", "end", "score"] and frame.index[0] == 2
+    assert list(frame.columns) == ["text", "start", "end", "score"] and frame.index[0] == 3  # 1-based

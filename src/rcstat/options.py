@@ -24,6 +24,7 @@ DEFAULT_GRANULARITY: Granularity = "sentence"
 Scope = Literal["head", "layer", "model"]  # compressing while generating: how one budget is shared
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
 DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)
+DEFAULT_CITE_SUPPORT = 0.05  # citations: least support (nats per token) to cite at all (set on dev data)
 DEFAULT_HISTORY = 128  # recent hidden states a scorer sees while generating (g')
 DEFAULT_PLAIN_FORWARD = True  # attribution bench: time one plain forward pass per example (the cost's unit)
 CacheKind = Literal["ragged", "masked"]  # how a compressed cache holds per-head budgets

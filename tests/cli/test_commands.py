@@ -63,7 +63,7 @@ def test_bfloat16_on_request_ranks_as_float32_does(tiny_checkpoint, tmp_path, ca
     ranks = []
     for dtype in ("float32", "bfloat16"):
         assert cli.main([*argv, "--dtype", dtype, "--device", "cpu"]) == 0
-        ranks.append([s["index"] for s in json.loads(capsys.readouterr().out)["sources"]])
+        ranks.append([s["source"] for s in json.loads(capsys.readouterr().out)["sources"]])
     assert ranks[0] == ranks[1]
 
 
@@ -73,7 +73,7 @@ def test_attribute_generates_a_response_from_a_plain_context(tiny_checkpoint, tm
     argv = ["attribute", "--context", str(context), "--query", "Who won?", "--model", tiny_checkpoint]
     assert cli.main([*argv, "--format", "json", "--top-k", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["response"] and [s["text"] for s in sorted(out["sources"], key=lambda s: s["index"])] == CHUNKS
+    assert out["response"] and [s["text"] for s in sorted(out["sources"], key=lambda s: s["source"])] == CHUNKS
 
 
 @pytest.mark.parametrize(

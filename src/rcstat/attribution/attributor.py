@@ -44,12 +44,13 @@ class SpanAttribution:
         return np.argsort(-self.scores, kind="stable")
 
     def to_dict(self) -> dict:
+        """The target and the sources, best first; ``source`` is the 1-based number printed as ``[n]``."""
         start, end, text = self.target
         return {
             "target": {"start": start, "end": end, "text": text},
             "sources": [
                 {
-                    "index": s.index,
+                    "source": s.index + 1,
                     "text": s.text,
                     "start": s.start,
                     "end": s.end,
@@ -60,12 +61,12 @@ class SpanAttribution:
         }
 
     def to_frame(self):
-        """A pandas DataFrame of the sources, best first (needs pandas)."""
+        """A pandas DataFrame of the sources, best first, indexed by their 1-based numbers (needs pandas)."""
         try:
             import pandas as pd
         except ImportError:
             raise RCStatError("to_frame needs pandas: pip install pandas") from None
-        return pd.DataFrame(self.to_dict()["sources"]).set_index("index")
+        return pd.DataFrame(self.to_dict()["sources"]).set_index("source")
 
 
 @dataclass

@@ -1,12 +1,14 @@
-"""Citations: the response with ``[n]`` after each sentence, for the sources it came from.
+"""Citations: the response with ``[n]`` after each sentence, for the sources that back it.
 
-Each sentence of the response is attributed on its own (one forward pass serves them all) and cites
-every source scoring within ``margin`` of its best source, provided that best source stands at least
-``margin`` above the median source: a sentence whose sources all score alike — nothing stands out —
-cites nothing. RC's scores are in logit units (with the default :class:`Scoring`: how far a source's
-best key stands above each query token's lowest self-contextualization logit, averaged over the
-sentence's tokens); their level varies from response to response, so the rule reads differences
-only. The default margin was chosen on development data (``benchmarks/attribution/citations``).
+Each sentence of the response is attributed on its own (one forward pass serves them all); its
+candidates are every source scoring within ``margin`` of its best source, provided that best source
+stands at least ``margin`` above the median source (RC's scores are in logit units and their level
+varies from response to response, so the rule reads differences only). RC ranks; it cannot say
+whether the best source backs the sentence at all. With the model at hand (``attributor``), each
+sentence also gets its support (:mod:`rcstat.attribution.support`: the fall in the log-probability
+of its tokens when its candidates are cut from the context) and cites them only when the support
+reaches ``min_support``. Sources are numbered from 1 everywhere a user reads them. The defaults were
+chosen on development data (``benchmarks/attribution/citations``, ``benchmarks/attribution/support``).
 """
 
 from __future__ import annotations
@@ -15,38 +17,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rcstat.attribution.attributor import Attribution
+from rcstat.attribution.attributor import Attribution, Attributor
 from rcstat.attribution.sources import Source, sentence_spans
+from rcstat.attribution.support import sentence_support
 from rcstat.errors import RCStatError
-from rcstat.options import DEFAULT_CITE_MARGIN, Granularity, check_number
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT, Granularity, check_number
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited source: its 1-based number (the ``n`` of ``[n]``) and its RC score (logit units)."""
+
+    source: int
+    score: float
 
 
 @dataclass(frozen=True)
 class CitedSentence:
-    """One sentence of the response (its character span) and the sources it cites, best first."""
+    """One sentence of the response (its character span), its support (``None`` when not measured)
+    and the sources it cites, best first."""
 
     text: str
     start: int
     end: int
-    citations: tuple[int, ...]
+    citations: tuple[Citation, ...]
+    support: float | None = None
 
 
 @dataclass
 class Citations:
-    """A response split into sentences, each with its citations, and the sources they index."""
+    """A response split into sentences, each with its citations, and the sources they number."""
 
     response: str
     sentences: list[CitedSentence]
     sources: list[Source]
     margin: float
+    min_support: float | None = None
 
-    def text(self) -> str:
-        """The response with ``[n]`` (1-based source numbers) after each cited sentence."""
+    def text(self, scores: bool = False) -> str:
+        """The response with ``[n]`` after each cited sentence; ``scores``: each citation's score and
+        each sentence's support, ``unbacked`` where support was measured and nothing is cited."""
         out, last = "", 0
         for s in self.sentences:
             out += self.response[last : s.end]
-            if s.citations:
-                out += " " + "".join(f"[{i + 1}]" for i in s.citations)
+            marks = "".join(
+                f"[{c.source}: {c.score:.2f}]" if scores else f"[{c.source}]" for c in s.citations
+            )
+            if scores and s.support is not None:
+                marks += f" (support {s.support:.3f}{'' if s.citations else ', unbacked'})"
+            out += " " + marks.strip() if marks else ""
             last = s.end
         return out + self.response[last:]
 
@@ -54,14 +73,38 @@ class Citations:
         return {
             "response": self.response,
             "margin": self.margin,
+            "min_support": self.min_support,
             "sentences": [
-                {"text": s.text, "start": s.start, "end": s.end, "citations": list(s.citations)}
+                {
+                    "text": s.text,
+                    "start": s.start,
+                    "end": s.end,
+                    "support": s.support,
+                    "citations": [{"source": c.source, "score": c.score} for c in s.citations],
+                }
                 for s in self.sentences
             ],
             "sources": [
-                {"index": s.index, "text": s.text, "start": s.start, "end": s.end} for s in self.sources
+                {"source": s.index + 1, "text": s.text, "start": s.start, "end": s.end} for s in self.sources
             ],
         }
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per citation (a sentence that cites nothing: one row with no
+        source), with the sentence's support and the source's score and text (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise RCStatError("to_frame needs pandas: pip install pandas") from None
+        rows = []
+        for s in self.sentences:
+            head = {"sentence": s.text, "start": s.start, "end": s.end, "support": s.support}
+            for c in s.citations or (None,):
+                source = self.sources[c.source - 1].text if c else None
+                rows.append({**head, "source": c and c.source, "score": c and c.score, "source_text": source})
+        return pd.DataFrame(
+            rows, columns=["sentence", "start", "end", "support", "source", "score", "source_text"]
+        )
 
 
 def sentence_scores(
@@ -80,8 +123,8 @@ def sentence_scores(
 
 
 def choose(scores: np.ndarray, margin: float) -> tuple[int, ...]:
-    """The sources within ``margin`` of the best, best first; none when the best is less than
-    ``margin`` above the median source."""
+    """The sources (0-based) within ``margin`` of the best, best first; none when the best is less
+    than ``margin`` above the median source."""
     best = float(scores.max())
     if best < float(np.median(scores)) + margin:
         return ()
@@ -89,16 +132,39 @@ def choose(scores: np.ndarray, margin: float) -> tuple[int, ...]:
     return tuple(int(i) for i in order if scores[i] >= best - margin)
 
 
+def candidates(scores: np.ndarray, margin: float) -> tuple[int, ...]:
+    """The sources whose cut measures a sentence's support: those ``choose`` cites, else the best."""
+    return choose(scores, margin) or (int(np.argmax(scores)),)
+
+
 def cite(
-    result: Attribution, margin: float = DEFAULT_CITE_MARGIN, granularity: Granularity | None = None
+    result: Attribution,
+    margin: float = DEFAULT_CITE_MARGIN,
+    granularity: Granularity | None = None,
+    *,
+    attributor: Attributor | None = None,
+    min_support: float = DEFAULT_CITE_SUPPORT,
 ) -> Citations:
     """Citations of ``result``'s response: chunks when the context was given as chunks, else its
-    sentences (``granularity`` overrides)."""
+    sentences (``granularity`` overrides). With ``attributor`` (the one that made ``result``), each
+    sentence's support is measured (``1 + sentences`` more forward passes) and a sentence cites only
+    when it reaches ``min_support``; without, citations follow the ranking alone."""
     check_number("margin", margin)
+    check_number("min_support", min_support)
     if granularity is None:
         granularity = "chunk" if len(result.task.chunk_spans) > 1 else "sentence"
-    sentences = [
-        CitedSentence(result.response[a:b], a, b, choose(scores, margin))
-        for (a, b), scores in sentence_scores(result, granularity)
-    ]
-    return Citations(result.response, sentences, result.sources[granularity], margin)
+    sources = result.sources[granularity]
+    scored = sentence_scores(result, granularity)
+    support: list[float | None] = [None] * len(scored)
+    if attributor is not None:
+        cuts = [
+            (span, [(sources[i].start, sources[i].end) for i in candidates(scores, margin)])
+            for span, scores in scored
+        ]
+        support = list(sentence_support(attributor.model, attributor.tokenizer, result, cuts))
+    sentences = []
+    for ((a, b), scores), backing in zip(scored, support, strict=True):
+        chosen = choose(scores, margin) if backing is None or backing >= min_support else ()
+        cited = tuple(Citation(i + 1, float(scores[i])) for i in chosen)
+        sentences.append(CitedSentence(result.response[a:b], a, b, cited, backing))
+    return Citations(result.response, sentences, sources, margin, None if attributor is None else min_support)

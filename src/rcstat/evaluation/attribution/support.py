@@ -1,0 +1,113 @@
+"""Support of citations on annotated data (``rcstat bench support``).
+
+Backed sentences: the annotated sentences of each response, attributed in the response. Unbacked:
+the first sentence of another example's response (another topic) appended to the response, and a
+backed sentence with its first number (else a name the context holds) swapped for one the context
+does not hold. Each probe gets its support (:mod:`rcstat.attribution.support`); the summary gives
+the AUROC of support, backed against each kind of unbacked sentence, and the precision and recall
+of "cites nothing" at thresholds, with citation precision and recall on the backed sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rcstat.attribution.attributor import Attributor
+from rcstat.attribution.citations import candidates, choose, sentence_scores
+from rcstat.attribution.sources import sentence_spans
+from rcstat.attribution.support import sentence_support
+from rcstat.evaluation.attribution.citations import sentence_gold
+from rcstat.evaluation.attribution.data import Example
+from rcstat.options import DEFAULT_CITE_MARGIN
+
+_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
+_NAME = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")  # a capitalised word inside a sentence
+
+
+def swap(sentence: str, context: str, other: str) -> tuple[str, str] | None:
+    """``sentence`` with its first number shifted to one ``context`` does not hold, else its first
+    name that ``context`` holds replaced by a name of ``other`` it does not; ``(text, kind)``."""
+    for match in _NUMBER.finditer(sentence):
+        digits = match.group().replace(",", "")
+        decimals = len(digits.partition(".")[2])
+        for step in (7, 13, 3, 29):
+            new = f"{float(digits) + step:.{decimals}f}"
+            if new not in context.replace(",", ""):
+                return sentence[: match.start()] + new + sentence[match.end() :], "number"
+    names = [m for m in _NAME.finditer(sentence) if m.group() in context]
+    fresh = [w for w in dict.fromkeys(_NAME.findall(other)) if w not in context]
+    if names and fresh:
+        return sentence[: names[0].start()] + fresh[0] + sentence[names[0].end() :], "name"
+    return None
+
+
+def probe(example: Example, other: Example) -> tuple[str, list[tuple[int, str, str]]]:
+    """The response with one backed sentence swapped and another topic's sentence appended, and the
+    probes ``(start, kind, text)`` in it."""
+    response, probes = example.response, []
+    context = "\n".join(example.chunks)
+    for a, b in sentence_spans(response):
+        if not sentence_gold(example, a, b):
+            continue
+        swapped = swap(response[a:b], context, other.response + " " + " ".join(other.chunks))
+        if swapped:
+            response = response[:a] + swapped[0] + response[b:]
+            probes.append((a, f"swap-{swapped[1]}", swapped[0]))
+            break
+    foreign = [other.response[a:b] for a, b in sentence_spans(other.response) if b - a > 20]
+    if foreign:
+        probes.append((len(response.rstrip()) + 1, "other-topic", foreign[0]))
+        response = response.rstrip() + " " + foreign[0]
+    return response, probes
+
+
+def example_record(attributor: Attributor, example: Example, other: Example, margin: float) -> dict:
+    """Backed sentences (support, gold and ranked citations, 0-based) and unbacked probes (support)."""
+    model, tokenizer = attributor.model, attributor.tokenizer
+    result = attributor.attribute(list(example.chunks), example.query, example.response)
+    sources = result.sources["chunk"]
+    backed = [(span, s) for span, s in sentence_scores(result, "chunk") if sentence_gold(example, *span)]
+    cuts = [(span, [(sources[i].start, sources[i].end) for i in candidates(s, margin)]) for span, s in backed]
+    support = sentence_support(model, tokenizer, result, cuts)
+    record = {
+        "backed": [
+            {"support": v, "gold": sorted(sentence_gold(example, *span)), "ranked": list(choose(s, margin))}
+            for (span, s), v in zip(backed, support, strict=True)
+        ],
+        "unbacked": [],
+    }
+    response, probes = probe(example, other)
+    if probes:
+        result = attributor.attribute(list(example.chunks), example.query, response)
+        scored = dict(sentence_scores(result, "chunk"))
+        found = [(span, p) for p in probes for span in scored if span[0] <= p[0] < span[1]]
+        cuts = [
+            (span, [(sources[i].start, sources[i].end) for i in candidates(scored[span], margin)])
+            for span, _ in found
+        ]
+        values = sentence_support(model, tokenizer, result, cuts)
+        record["unbacked"] = [
+            {"kind": kind, "text": text, "support": v}
+            for (_, (_, kind, text)), v in zip(found, values, strict=True)
+        ]
+    return record
+
+
+def run_support_bench(
+    model,
+    tokenizer,
+    examples: Sequence[Example],
+    others: Sequence[Example],
+    margin: float = DEFAULT_CITE_MARGIN,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """One record per example; example ``i``'s other topic is ``others[i % len(others)]``."""
+    attributor = Attributor(model, tokenizer)
+    records = []
+    for index, example in enumerate(examples):
+        record = example_record(attributor, example, others[index % len(others)], margin)
+        records.append({"example": index, **record})
+        if progress:
+            progress(index + 1, len(examples))
+    return records
