@@ -10,18 +10,29 @@ below it:
 * ``rcstat.render`` — HTML pages, tables and plots;
 * ``rcstat.cli`` — the command line, one thin module per command.
 
-``from rcstat import RCStatPress, rc_press, Attributor`` loads them on first use.
+``from rcstat import RCStatPress, rc_press, Attributor, cite`` loads them on first use; ``cite`` (in
+``rcstat.citing``, above the core and render layers) is the one-call citation API.
 """
 
 from rcstat.lazy import exports
 
 __version__ = "0.1.0"
-__all__ = ["Attributor", "RCStatError", "RCStatPress", "Scoring", "ThresholdPress", "load_model", "rc_press"]
+__all__ = [
+    "Attributor",
+    "RCStatError",
+    "RCStatPress",
+    "Scoring",
+    "ThresholdPress",
+    "cite",
+    "load_model",
+    "rc_press",
+]
 __getattr__, __dir__ = exports(
     __name__,
     {
         "Attributor": "rcstat.attribution.attributor",
         "Scoring": "rcstat.attribution.scoring",
+        "cite": "rcstat.citing",
         "RCStatError": "rcstat.errors",
         "RCStatPress": "rcstat.presses.rcstat_press",
         "ThresholdPress": "rcstat.presses.threshold_press",

@@ -73,7 +73,9 @@ def test_attribute_generates_a_response_from_a_plain_context(tiny_checkpoint, tm
     argv = ["attribute", "--context", str(context), "--query", "Who won?", "--model", tiny_checkpoint]
     assert cli.main([*argv, "--format", "json", "--top-k", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["response"] and [s["text"] for s in sorted(out["sources"], key=lambda s: s["source"])] == CHUNKS
+    assert (
+        out["response"] and [s["text"] for s in sorted(out["sources"], key=lambda s: s["source"])] == CHUNKS
+    )
 
 
 @pytest.mark.parametrize(
@@ -395,14 +397,23 @@ def test_generate_refuses_bad_input_in_one_line(extra, message, tiny_checkpoint,
 
 def test_cite_text_json_and_html(tiny_checkpoint, tmp_path, capsys) -> None:
     argv = [*attribute_argv(tmp_path, tiny_checkpoint)[1:], "--response", "Curie won. The Rhine rises."]
+    argv += ["--min-support", "-1000"]  # a random model's support gates nothing out
     assert cli.main(["cite", *argv, "--format", "json", "--margin", "0"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {"model", "response", "margin", "sentences", "sources"}
+    assert set(record) == {"model", "response", "margin", "min_support", "sentences", "sources"}
     assert [s["text"] for s in record["sentences"]] == ["Curie won.", "The Rhine rises."]
     assert all(s["citations"] for s in record["sentences"]) and len(record["sources"]) == 3
+    assert all(isinstance(s["support"], float) for s in record["sentences"])
+    assert [s["source"] for s in record["sources"]] == [1, 2, 3]  # the [n] printed is the n in JSON
+    first = record["sentences"][0]["citations"][0]
     assert cli.main(["cite", *argv, "--margin", "0"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("Curie won. [") and "\n[1] The Rhine rises in the Swiss Alps." in text
+    assert (
+        text.startswith(f"Curie won. [{first['source']}]")
+        and "\n[1] The Rhine rises in the Swiss Alps." in text
+    )
+    assert cli.main(["cite", *argv, "--margin", "0", "--scores"]) == 0
+    assert f"[{first['source']}: {first['score']:.2f}]" in capsys.readouterr().out
     page = tmp_path / "cited.html"
     assert cli.main(["cite", *argv, "--margin", "0", "--format", "html", "--output", str(page)]) == 0
     shown = page.read_text()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rcstat.attribution.attributor import Attributor
-from rcstat.attribution.citations import choose, cite
+from rcstat.attribution.citations import Citation, Citations, CitedSentence, choose, cite
+from rcstat.attribution.sources import Source
+from rcstat.attribution.support import without
 from rcstat.errors import RCStatError
+from rcstat.render.citations_html import fragment
 
 
 @pytest.mark.parametrize(
@@ -39,10 +44,92 @@ def test_cite_marks_every_sentence_and_refuses_an_empty_response(tiny_checkpoint
     assert all(len(s.citations) >= 1 for s in cited.sentences)  # a zero margin always cites the best
     for s in cited.sentences:
         scores = result.attributions(s.start, s.end, "chunk").scores
-        assert s.citations[0] == int(np.argmax(scores))
+        assert s.citations[0] == Citation(int(np.argmax(scores)) + 1, float(scores.max()))  # numbered from 1
+        assert s.support is None  # no attributor: not measured
     text = cited.text()
     assert text.startswith("Curie won twice. [") and "]" in text
     assert [src["text"] for src in cited.to_dict()["sources"]] == chunks
     assert cite(result, margin=1e6).sentences[0].citations == ()
     with pytest.raises(RCStatError, match="the response is empty"):
         cite(attributor.attribute(chunks, "q", " "))
+
+
+def test_cut_spans_leave_the_rest() -> None:
+    assert without("abcdefgh", [(5, 7), (1, 3)]) == "adeh"
+    assert without("abc", []) == "abc"
+
+
+def sample() -> Citations:
+    sources = [Source(0, "Rome is in Italy.", 0, 17), Source(1, "Curie won.", 18, 28)]
+    sentences = [
+        CitedSentence("Curie won twice.", 0, 16, (Citation(2, 4.25),), 0.31),
+        CitedSentence("Chefs cook.", 17, 28, (), 0.002),
+    ]
+    return Citations("Curie won twice. Chefs cook.", sentences, sources, 0.1, 0.05)
+
+
+def test_one_numbering_and_scores_in_every_output() -> None:
+    cited = sample()
+    assert cited.text() == "Curie won twice. [2] Chefs cook."
+    assert cited.text(scores=True) == (
+        "Curie won twice. [2: 4.25] (support 0.310) Chefs cook. (support 0.002, unbacked)"
+    )
+    record = cited.to_dict()
+    assert record["sentences"][0]["citations"] == [{"source": 2, "score": 4.25}]
+    assert record["sentences"][1] == {
+        "text": "Chefs cook.",
+        "start": 17,
+        "end": 28,
+        "support": 0.002,
+        "citations": [],
+    }
+    assert [s["source"] for s in record["sources"]] == [1, 2]
+    page = fragment(record)
+    assert '<a href="#source-2" title="score 4.250">[2]</a>' in page and 'id="source-2"' in page
+    assert (
+        '<span class="unbacked" title="support 0.002 nats/token — no source backs it">Chefs cook.</span>'
+        in page
+    )
+    frame = cited.to_frame()
+    assert frame["source"].tolist()[0] == 2 and frame["source_text"].tolist()[0] == "Curie won."
+    assert frame["support"].tolist() == [0.31, 0.002] and frame["source"].isna().tolist() == [False, True]
+
+
+def test_support_gates_citations_on_a_tiny_model(tiny_checkpoint) -> None:
+    from rcstat.models.loading import load_model
+
+    model, tokenizer = load_model(tiny_checkpoint)
+    attributor = Attributor(model, tokenizer)
+    chunks = ["The Rhine rises in the Alps.", "Marie Curie won two Nobel Prizes.", "Honey never spoils."]
+    result = attributor.attribute(chunks, "Tell me facts.", "Curie won twice. The Rhine is long.")
+    open_gate = cite(result, 0.0, attributor=attributor, min_support=-1e9)
+    assert all(np.isfinite(s.support) and s.citations for s in open_gate.sentences)
+    assert [s.citations for s in open_gate.sentences] == [s.citations for s in cite(result, 0.0).sentences]
+    shut = cite(result, 0.0, attributor=attributor, min_support=1e9)
+    assert all(not s.citations for s in shut.sentences) and shut.to_dict()["min_support"] == 1e9
+    assert [s.support for s in shut.sentences] == [s.support for s in open_gate.sentences]
+
+
+def test_the_one_call_api_on_a_tiny_model(tiny_checkpoint, tmp_path) -> None:
+    from rcstat import cite as one_call
+
+    cited = one_call(
+        ["Rome is in Italy.", "Curie won."], "Facts?", "Curie won. Rome is in Italy.", tiny_checkpoint
+    )
+    assert [s.text for s in cited.sentences] == ["Curie won.", "Rome is in Italy."]
+    assert all(s.support is not None for s in cited.sentences) and cited.query == "Facts?"
+    page = cited.to_html(tmp_path / "cited.html").read_text()
+    assert page.startswith("<!doctype html>") and "Curie won." in page
+    assert cited._repr_html_().startswith("<style>") and len(cited.to_frame()) >= 2
+
+
+@pytest.mark.realmodel
+def test_curie_cites_only_the_backed_sentence() -> None:
+    from rcstat import cite as one_call
+
+    context = (Path(__file__).parents[2] / "examples" / "curie.txt").read_text()
+    response = (
+        "She was a famous chef in Tokyo. She won the chemistry prize in 1911. The Eiffel Tower is in Paris."
+    )
+    cited = one_call(context, "Tell me about Marie Curie.", response)
+    assert [[c.source for c in s.citations] for s in cited.sentences] == [[], [3], []]

@@ -8,7 +8,7 @@ from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import add_format, add_model, add_scoring, model_source, non_blank, number, scoring
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
-from rcstat.options import DEFAULT_CITE_MARGIN
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
 
 
 def register(sub) -> None:
@@ -18,7 +18,9 @@ def register(sub) -> None:
         "cite the sources of each sentence of a response",
         "Attribute every sentence of the response (generated greedily when not given) in one forward pass "
         "and put [n] after it for each source scoring within the margin of its best source (none when the "
-        "best does not lead the median source by the margin).",
+        "best does not lead the median source by the margin), if those sources back it: cutting them from "
+        "the context lowers the sentence's log-probability by at least --min-support nats per token (one "
+        "more forward pass per sentence, and one for the whole response). Sources are numbered from 1.",
         'rcstat cite --sources chunks.jsonl --query "Who won?"',
         'rcstat cite --context notes.txt --query "What changed?" --response "…" --format json',
         'rcstat cite --sources chunks.jsonl --query "…" --format html --output cited.html',
@@ -34,6 +36,15 @@ def register(sub) -> None:
         default=DEFAULT_CITE_MARGIN,
         help="cite sources within this of the best, when the best leads the median by as much (dev-chosen)",
     )
+    cite.add_argument(
+        "--min-support",
+        type=number(float),
+        default=DEFAULT_CITE_SUPPORT,
+        help="cite a sentence only if cutting its sources lowers its log-probability by this, nats/token",
+    )
+    cite.add_argument(
+        "--scores", action="store_true", help="text output: each citation's score and each sentence's support"
+    )
     add_scoring(cite)
     cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
     add_model(cite)
@@ -48,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output)
     context = read_context(args)
-    with phases(2) as phase:
+    with phases(3) as phase:
         name, model, tokenizer = load(model_source(args), phase)
         phase("one forward pass" if args.response else "generating, then one forward pass")
         attributor = Attributor(model, tokenizer, scoring=scoring(args), profile=args.profile)
-        cited = cite(attributor.attribute(context, args.query, args.response), args.margin)
+        result = attributor.attribute(context, args.query, args.response)
+        phase("support: one forward pass per sentence")
+        cited = cite(result, args.margin, attributor=attributor, min_support=args.min_support)
     record = {"model": name, **cited.to_dict()}
     if args.format == "html":
         from rcstat.render.citations_html import render
@@ -62,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
         emit(dumps(record, indent=2), args.output)
     else:
         sources = "\n".join(f"[{s.index + 1}] {s.text}" for s in cited.sources)
-        emit(f"{cited.text()}\n\n{sources}", args.output)
+        emit(f"{cited.text(scores=args.scores)}\n\n{sources}", args.output)
     return 0

@@ -122,7 +122,7 @@ def attribution_text(record: dict, granularity: str) -> str:
     """One attributed span (``SpanAttribution.to_dict()`` plus ``response``): sources, best first."""
     lines = [f"response: {record['response']}", f"target: {record['target']['text']!r}", ""]
     lines += [f"{'score':>8}  source ({granularity})"]
-    lines += [f"{s['score']:8.3f}  [{s['index']}] {clip(s['text'], 90)}" for s in record["sources"]]
+    lines += [f"{s['score']:8.3f}  [{s['source']}] {clip(s['text'], 90)}" for s in record["sources"]]
     return "\n".join(lines)
 
 
