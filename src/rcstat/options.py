@@ -21,6 +21,7 @@ Pool = Literal["sample", "mean", "sum", "max", "query-max"]  # attribution: a so
 Normalisation = Literal["none", "sum", "max", "zscore"]  # attribution: per head, across sources
 Granularity = Literal["token", "sentence", "chunk"]  # attribution: what a source is
 DEFAULT_GRANULARITY: Granularity = "sentence"
+Combine = Literal["fill", "union"]  # CrossLayerPress: how a second scorer shares the budget with the first
 Scope = Literal["head", "layer", "model"]  # compressing while generating: how one budget is shared
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
 DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)

@@ -109,7 +109,7 @@ def test_a_second_scorer_competes_by_rank_and_keeps_the_union_of_both_tops() -> 
     """``also``: an entry is kept when it ranks high under either scorer (ranks across every layer)."""
     model = tiny_model("llama-gqa")
     first, second = RecordingPress(window_size=WINDOW), RecordingKeyDiff()
-    press = CrossLayerPress(first, 0.5, also=second)
+    press = CrossLayerPress(first, 0.5, also=second, combine="union")
     cache = prefill(model, inputs(batch=1, n=40), press)
     evicted = masked(model, cache)
     layers = sorted(first.recorded)

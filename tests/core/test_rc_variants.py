@@ -9,7 +9,8 @@ from kvpress import ScorerPress
 
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import record_prefill
-from rcstat.models.logits import attach_rotary
+from rcstat.models.logits import attach_rotary, attention_layer, layer_queries, logits
+from rcstat.presses.cross_layer_press import COMBINE
 from rcstat.presses.future_rc_press import FutureRCPress
 from rcstat.presses.gaussian_press import GaussianRCPress
 from rcstat.presses.rcstat_press import RCStatPress
@@ -87,3 +88,35 @@ def test_span_press_compresses_alone_to_its_ratio() -> None:
     with torch.no_grad():
         keys, _ = press.compress(layer.module, layer.hidden_states, layer.keys, layer.values, None, kwargs)
     assert keys.shape[-2] == 20
+
+
+def test_above_null_subtracts_each_heads_null_level_before_the_gqa_reduction() -> None:
+    """The null of a head is E[(Y − Y')^+] over pairs of its window samples (brute force here)."""
+    model = tiny_model("llama-mha")  # one query head per KV head: no reduction mixes the heads
+    ids = torch.randint(0, model.config.vocab_size, (1, 40), generator=torch.Generator().manual_seed(4))
+    layer = record_prefill(model, ids).layers[1]
+    args = (layer.module, layer.hidden_states, layer.keys, layer.values, None)
+    kwargs = {"position_embeddings": layer.position_embeddings}
+    plain, relative = RCStatPress(window_size=6), RCStatPress(window_size=6, above_null=True)
+    with torch.no_grad():
+        a, b = plain.score(*args, kwargs), relative.score(*args, kwargs)
+        lg = logits(attention_layer(layer.module), _queries(layer, 6), layer.keys)
+    for h in range(a.shape[1]):
+        y = torch.cat([lg[0, h, r, 34 : 35 + r] for r in range(6)])  # the window's causal logits
+        null = (y[:, None] - y[None, :]).clamp_min(0).mean()
+        torch.testing.assert_close(a[0, h, 4:34] - b[0, h, 4:34], null.expand(30), atol=1e-5, rtol=1e-5)
+    assert torch.isinf(b[..., :4]).all() and torch.isinf(b[..., 34:]).all()
+
+
+def _queries(layer, w: int) -> torch.Tensor:
+    engine = attention_layer(layer.module)
+    cos, sin = layer.position_embeddings
+    return layer_queries(engine, layer.hidden_states[:, -w:], (cos[:, -w:], sin[:, -w:]), slice(None))
+
+
+def test_fill_ranks_the_first_scorers_signal_first_then_the_second_by_rank() -> None:
+    first = torch.tensor([[0.5, -1.0, 2.0, float("inf"), -0.2, 0.0]])
+    second = torch.tensor([[0.0, 9.0, 1.0, 5.0, 3.0, 7.0]])
+    combined = COMBINE["fill"](first, second.masked_fill(torch.isposinf(first), float("inf")))
+    order = combined.argsort(descending=True)[0].tolist()
+    assert order == [3, 2, 0, 1, 5, 4]  # inf, then 2.0, 0.5 (above 0), then by the second: 9, 7, 3

@@ -8,7 +8,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``rc-or-gauss``: the larger of the two, both in logit units above the same window floor;
 - ``rc-span`` / ``rc-or-gauss-span``: the same, each score max-pooled over its ±2 neighbours;
 - ``rc-span8``: RC max-pooled over ±8 neighbours (a whole number or name around a peak);
-- ``rc|keydiff``: RC and KeyDiff's key diversity competing for one budget by their ranks across layers.
+- ``rc|keydiff``: RC and KeyDiff's key diversity competing for one budget by their ranks across layers;
+- ``rc>null|keydiff``: RC decides where it has a signal (above its head's null level), KeyDiff's key
+  diversity orders the rest (``CrossLayerPress(RCStatPress(above_null=True), also=KeyDiffPress())``).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -53,7 +55,12 @@ def candidates() -> dict:
         "rc-span": cross(lambda: SpanPress(press=RCStatPress())),
         "rc-or-gauss-span": cross(lambda: SpanPress(press=FutureRCPress())),
         "rc-span8": cross(lambda: SpanPress(press=RCStatPress(), radius=8)),
-        "rc|keydiff": lambda ratio: CrossLayerPress(RCStatPress(), ratio, also=KeyDiffPress()),
+        "rc|keydiff": lambda ratio: CrossLayerPress(
+            RCStatPress(), ratio, also=KeyDiffPress(), combine="union"
+        ),
+        "rc>null|keydiff": lambda ratio: CrossLayerPress(
+            RCStatPress(above_null=True), ratio, also=KeyDiffPress()
+        ),
         **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},
     }
 

@@ -11,10 +11,13 @@ never among them while the budget allows), by masking (kvpress's ``masked_key_in
 :class:`~rcstat.kv.ragged.RaggedPress`).
 
 With ``also``, a second scorer (a query-independent one such as KeyDiff, for what no window query
-looks at) competes for the same budget: each scorer's scores are turned into ranks across all
-entries of the compressed layers, and an entry keeps the better of its two ranks, so the kept set
-is the union of both scorers' tops (each keeps about half where they disagree), while RC still
-decides how the budget spreads across layers and heads for its half.
+looks at) shares the budget, as ``combine`` says:
+
+- ``fill`` (the default): the first scorer decides wherever it has a signal — entries scoring above 0
+  (RC above its head's null level, :class:`RCStatPress` with ``above_null``) rank first, by that
+  score across layers — and the second scorer orders the rest by its rank across layers;
+- ``union``: each scorer's scores become ranks across all entries, and an entry keeps the better of
+  its two, so the kept set is the union of both tops (each keeps about half where they disagree).
 
 Cost: the full cache exists until the prefill ends (as for every kvpress press, whose hooks run
 after each layer's attention), and the scores of every layer are held until then:
@@ -31,7 +34,7 @@ from torch import nn
 
 from rcstat.errors import RCStatError
 from rcstat.models.logits import attention_layers, is_sliding
-from rcstat.options import check_number
+from rcstat.options import Combine, check_choice, check_number
 
 
 @dataclass
@@ -42,6 +45,7 @@ class CrossLayerPress(BasePress):
     press: ScorerPress | None = None
     compression_ratio: float = 0.0
     also: ScorerPress | None = None
+    combine: Combine = "fill"
     kept: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +56,7 @@ class CrossLayerPress(BasePress):
         check_number("compression_ratio", self.compression_ratio, low=0, high=1, high_open=True)
         if self.also is not None and not isinstance(self.also, ScorerPress):
             raise RCStatError("CrossLayerPress's second scorer (also) must be a kvpress ScorerPress")
+        check_choice("combine", self.combine, Combine)
         self._waiting: dict[int, tuple[nn.Module, torch.Tensor, torch.Tensor | None]] = {}
         self._last = -1
 
@@ -97,8 +102,8 @@ class CrossLayerPress(BasePress):
         modules = [self._waiting[i][0] for i in layers]
         scores = [self._waiting[i][1] for i in layers]
         flat = _flat(scores)  # (batch, all entries)
-        if self.also is not None:  # the better of each entry's two ranks
-            flat = torch.maximum(_ranks(flat), _ranks(_flat([self._waiting[i][2] for i in layers])))
+        if self.also is not None:
+            flat = COMBINE[self.combine](flat, _flat([self._waiting[i][2] for i in layers]))
         n_evict = flat.shape[1] - max(1, int(flat.shape[1] * (1 - self.compression_ratio)))
         evict = torch.zeros_like(flat, dtype=torch.bool)
         evict.scatter_(1, (-flat).topk(n_evict, dim=1).indices, True)
@@ -120,3 +125,17 @@ def _ranks(flat: torch.Tensor) -> torch.Tensor:
     """Each entry's rank among its sequence's entries (0 for the lowest), ``+inf`` kept as ``+inf``."""
     ranks = flat.argsort(dim=1).argsort(dim=1).float()
     return ranks.masked_fill(torch.isposinf(flat), float("inf"))
+
+
+def _union(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """The better of each entry's two ranks."""
+    return torch.maximum(_ranks(first), _ranks(second))
+
+
+def _fill(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Entries the first scorer puts above 0 first (by its score), then the rest by the second's rank."""
+    n = first.shape[1]
+    return torch.where(first > 0, n + first, _ranks(second))
+
+
+COMBINE = {"fill": _fill, "union": _union}  # how CrossLayerPress's two scorers share one budget

@@ -56,6 +56,7 @@ class RCStatPress(ScorerPress):
     sink_tokens: int = 4
     gqa_reduce: GqaReduce = "max"
     pooling: int = 1
+    above_null: bool = False
 
     def __post_init__(self) -> None:
         check_number("compression_ratio", self.compression_ratio, low=0, high=1, high_open=True)
@@ -100,6 +101,8 @@ class RCStatPress(ScorerPress):
         window = range(n - w, n)
         y = stats.self_samples(lg, window, range(n), window, window)  # (batch, heads, w(w+1)/2)
         rc = self.key_rc(module, hidden_states, keys, lg[..., : n - w], y)
+        if self.above_null:  # (batch, heads, 1): the RC of a key drawn like the window's own
+            rc = rc - stats.expected_rc(y.unsqueeze(-2), y.unsqueeze(-2), self.estimator)
         b, h_kv = keys.shape[:2]
         grouped = rc.reshape(b, h_kv, -1, n - w)
         rc = grouped.amax(2) if self.gqa_reduce == "max" else grouped.mean(2)
