@@ -81,12 +81,42 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
         assert not press.score_val[layer, ..., :lo].any() and not press.score_val[layer, ..., 9:].any()
 
 
-def test_one_pass_repeats_the_context_at_once_and_scores_it_as_one_forward(tiny_checkpoint: str) -> None:
+@pytest.fixture(scope="module")
+def tiny_gemma3(tiny_checkpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 3-layer random Gemma 3 (sliding, global, sliding; window 5) with the tiny checkpoint's tokenizer."""
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        max_position_embeddings=512,
+    )
+    path = tmp_path_factory.mktemp("gemma3")
+    Gemma3ForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny_checkpoint", "tiny_gemma3"])
+def test_one_pass_repeats_the_context_at_once_and_scores_it_as_one_forward(
+    checkpoint: str, request: pytest.FixtureRequest
+) -> None:
     """``one_pass``: one repeat pass whatever ``chunk_size``; its scores equal RC over a single forward of
-    the context followed by the repeat (every key, the template's prefix too, with ``prefix="score"``)."""
+    the context followed by the repeat (every key, the template's prefix too, with ``prefix="score"``).
+    On Gemma 3 (which kvpress's KVzip refuses) the global layer is scored with its own rotary and the
+    sliding layers are left whole: their cache is the prefill's window, and nothing in them is masked."""
     from rcstat.models import load_model
 
-    model, _ = load_model(tiny_checkpoint)
+    model, _ = load_model(request.getfixturevalue(checkpoint))
     context = torch.randint(5, 1000, (1, 40), generator=torch.Generator().manual_seed(3))
     passes: list[torch.Tensor] = []
     model.model.register_forward_pre_hook(lambda m, a, kw: passes.append(kw["input_ids"]), with_kwargs=True)
@@ -94,8 +124,13 @@ def test_one_pass_repeats_the_context_at_once_and_scores_it_as_one_forward(tiny_
     press = RCZipPress(compression_ratio=0.5, chunk_size=8, one_pass=True, prefix="score")
     post = press.compress_post
     press.compress_post = lambda m: (scores.append(press.score_val.clone()), post(m))
-    with torch.no_grad(), press(model):
-        model.model(input_ids=context, past_key_values=DynamicCache(config=model.config))
+    cache, plain = DynamicCache(config=model.config), DynamicCache(config=model.config)
+    with torch.no_grad():
+        model.model(input_ids=context, past_key_values=plain)
+        passes.clear()
+        with press(model):
+            model.model(input_ids=context, past_key_values=cache)
+    masks = [block.self_attn.masked_key_indices for block in model.model.layers]
     assert len(passes) == 2 and torch.equal(passes[0], context)  # the prefill, then one repeat
     repeat = passes[1]
     assert torch.equal(repeat[0, -16:], context[0, -16:])  # the context again, past its template prefix
@@ -104,12 +139,18 @@ def test_one_pass_repeats_the_context_at_once_and_scores_it_as_one_forward(tiny_
     with LogitCapture(model, list(rows), on_layer=full.__setitem__), torch.no_grad():
         model(torch.cat([context, repeat], dim=1))
     heads, kv_heads = model.config.num_attention_heads, model.config.num_key_value_heads
-    for layer, lg in full.items():
+    for layer, block in enumerate(model.model.layers):
+        if getattr(block.self_attn, "is_sliding", False):
+            assert torch.equal(cache.layers[layer].keys, plain.layers[layer].keys)
+            assert masks[layer] is None
+            continue
+        assert cache.layers[layer].keys.shape[-2] == 40 and masks[layer] is not None
         for g in range(kv_heads):
             group = range(g * heads // kv_heads, (g + 1) * heads // kv_heads)
-            want = _rc(lg[0], range(40), group, 40, "repeat")
+            want = _rc(full[layer][0], range(40), group, 40, "repeat")
             got = scores[0][layer, 0, g].tolist()
             assert got == pytest.approx([want[i] for i in range(40)], abs=1e-3)
+    assert cache.get_seq_length() == 40
 
 
 @pytest.mark.parametrize(("prefix", "ratio"), [("zero", 0.3), ("zero", 0.6), ("keep", 0.5), ("evict", 0.3)])

@@ -61,11 +61,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--query-aware", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument("--limit", type=int, default=None, help="the first N samples only (a stopped run)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     model, tokenizer = load_model()
     by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
-    samples = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]]  # families in turn
+    samples = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]][: args.limit]  # in turn
     chosen = presses()
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
@@ -81,7 +82,9 @@ def main() -> None:
     )
     meta = {
         "model": DEFAULT_MODEL,
-        "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}, in turn)",
+        "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}, in turn"
+        + (f", first {args.limit}" if args.limit else "")
+        + ")",
         "commit": git_commit(),
         "query_aware": args.query_aware,
         "command": "python benchmarks/kv/dev/rczip.py " + shlex.join(sys.argv[1:]),

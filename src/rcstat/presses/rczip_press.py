@@ -21,17 +21,24 @@ Options (issue 27: where the first build differed from SPEC §3's prototype; the
 - ``floor``: ``"repeat"``, the mean of row ``j``'s causal logits over its pass's repeat, "Repeat…"
   prompt included (with ``one_pass`` the whole repeat: the prototype's); ``"row"``, over every key the
   row sees (context and causal repeat: the set KVzip's softmax normalises over, sinks included).
+
+kvpress's KVzip refuses Gemma 3; this press runs the passes itself there: each layer's rotary comes
+from the forward (local or global), sliding-window layers are left whole (their window of the context
+is put back after each repeat pass), and the budget is the global layers' share, ranked across them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from kvpress import KVzipPress
 from torch import nn
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizer
 
-from rcstat.models.logits import attention_layer, layer_queries, logits
+from rcstat.models.logits import attention_layer, attention_layers, is_sliding, layer_queries, logits
 
 PREFIX = ("zero", "keep", "evict", "score")
 FLOORS = ("repeat", "row")
@@ -52,6 +59,44 @@ class RCZipPress(KVzipPress):
         assert self.prefix in PREFIX, f"prefix must be one of {PREFIX}"
         assert self.floor in FLOORS, f"floor must be one of {FLOORS}"
         super().__post_init__()
+
+    @contextmanager
+    def __call__(self, model: PreTrainedModel) -> Generator:
+        """KVzip's context (prefill, then the repeat passes and the eviction), on any supported model."""
+        tokenizer = AutoTokenizer.from_pretrained(model.config.name_or_path)
+        self.prefix_length, self._suffix_ids = _template(tokenizer)
+        decoder = model.get_decoder()
+        forward = decoder.forward
+
+        def prefill(*args, **kwargs):
+            self._context_ids, self._cache = kwargs["input_ids"], kwargs["past_key_values"]
+            return forward(*args, **kwargs)
+
+        decoder.forward = prefill
+        try:
+            try:
+                yield
+            finally:
+                decoder.forward = forward
+            if self.compression_ratio > 0 and self._context_ids is not None:
+                self._windows = {
+                    m.layer_idx: (c.keys, c.values, c.cumulative_length)
+                    for m, c in zip(_modules(model), self._cache.layers, strict=True)
+                    if is_sliding(m)
+                }
+                self._perform_kvzip_compression(model, tokenizer)
+        finally:
+            self._windows: dict[int, tuple] = {}
+            self._reset_internal_parameters()
+
+    def forward_hook(self, module: nn.Module, input: list, kwargs: dict, output: list) -> list:
+        """KVzip's scoring hook; a sliding-window layer gets its window of the context back instead."""
+        if not is_sliding(module):
+            return super().forward_hook(module, input, kwargs, output)
+        cache = kwargs.get("past_key_values") or kwargs.get("past_key_value")
+        layer = cache.layers[module.layer_idx]
+        layer.keys, layer.values, layer.cumulative_length = self._windows[module.layer_idx]
+        return output
 
     def _chunk_fn(self, ctx_ids: torch.Tensor, chunk_size: int) -> list[torch.Tensor]:
         """KVzip's chunks, or the whole context at once (``one_pass``)."""
@@ -93,13 +138,54 @@ class RCZipPress(KVzipPress):
         return keys[:, :, : self.context_length], values[:, :, : self.context_length]
 
     def compress_post(self, model: nn.Module) -> None:
-        """KVzip's cross-layer eviction, after placing the window and the unscored prefix."""
-        if self.compression_ratio > 0:
-            top = self.score_val.amax() + 1.0
-            if self.window:
-                self.score_val[..., -self.window :] = top
-            if self.prefix == "keep":
-                self.score_val[..., : self.prefix_length] = top
-            elif self.prefix == "evict":
-                self.score_val[..., self.n_sink : self.prefix_length] = float("-inf")
-        super().compress_post(model)
+        """KVzip's eviction (the lowest scores of one ranking across the global layers, or ``layerwise``
+        the same share of each), after placing the sinks, the window and the unscored prefix."""
+        if self.compression_ratio == 0:
+            return
+        top = self.score_val.amax() + 1.0
+        if self.window:
+            self.score_val[..., -self.window :] = top
+        if self.prefix == "keep":
+            self.score_val[..., : self.prefix_length] = top
+        elif self.prefix == "evict":
+            self.score_val[..., self.n_sink : self.prefix_length] = float("-inf")
+        self.score_val[..., : self.n_sink] = top + 1.0
+        modules = _modules(model)
+        scored = [m for m in modules if not is_sliding(m)]
+        scores = self.score_val[[int(m.layer_idx) for m in scored], 0]  # (layers, kv heads, n): batch 1
+        per_layer, n = scores[0].numel(), scores.shape[-1]
+        if self.layerwise:
+            counts = [int(per_layer * self.compression_ratio)] * len(scored)
+        else:
+            pruned = torch.topk(-scores.flatten(), int(scores.numel() * self.compression_ratio)).indices
+            counts = torch.bincount(pruned // per_layer, minlength=len(scored)).tolist()
+        for module in modules:
+            module.masked_key_indices = None  # a sliding-window layer is left whole
+        for module, layer_scores, count in zip(scored, scores, counts, strict=True):
+            index = torch.topk(-layer_scores.flatten(), count).indices.cpu()
+            batch = torch.zeros(count, dtype=torch.long)
+            module.masked_key_indices = (batch, index // n, index % n)
+
+
+def _modules(model: nn.Module) -> list[nn.Module]:
+    return [layer.module for layer in attention_layers(model)]
+
+
+def _template(tokenizer: PreTrainedTokenizer) -> tuple[int, torch.Tensor]:
+    """The chat template's prefix length and the ids of its suffix (after the user's turn), as KVzip
+    reads them: ``(0, "\n")`` without a template."""
+    if tokenizer.chat_template is None:
+        prefix, suffix = "", "\n"
+    else:
+        dummy = "dummy context"
+        separator = "\n" + "#" * len(dummy)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": dummy + separator}],
+            add_generation_prompt=True,
+            tokenize=False,
+            enable_thinking=False,
+        )
+        context, suffix = text.split(separator)
+        prefix = context.split(dummy)[0]
+    ids = tokenizer.encode(prefix, return_tensors="pt", add_special_tokens=False)
+    return ids.shape[-1], tokenizer.encode(suffix, return_tensors="pt", add_special_tokens=False)
