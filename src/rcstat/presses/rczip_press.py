@@ -12,10 +12,11 @@ the repeat, one layer and a block of rows at a time.
 Options (issue 27: where the first build differed from SPEC §3's prototype; the repr is the record):
 
 - ``window``: the last ``window`` context tokens (query-aware: the question) are always kept, as the
-  sinks are (the prototype kept 16; 0 keeps none);
+  sinks are (the prototype kept 16, the default; 0 keeps none, as the first build did);
 - ``prefix``: the chat template's prefix, which KVzip never scores (its first ``prefix_length``
-  entries): ``"zero"`` leaves them at KVzip's 0 (above every negative RC score), ``"keep"`` keeps them
-  as sinks, ``"evict"`` ranks them last (−inf), ``"score"`` scores them by RC like every other key;
+  entries): ``"keep"`` (the default) keeps them as sinks, ``"zero"`` leaves them at KVzip's 0 (above
+  every negative RC score: the first build), ``"evict"`` ranks them last (−inf), ``"score"`` scores
+  them by RC like every other key;
 - ``one_pass``: the whole context repeated in one pass, instead of KVzip's chunks of ``chunk_size``
   (each with its own "Repeat the part…" prompt and the previous chunk's last 8 tokens);
 - ``floor``: ``"repeat"``, the mean of row ``j``'s causal logits over its pass's repeat, "Repeat…"
@@ -49,8 +50,8 @@ BLOCK = 256  # repeat rows scored at once: (heads × BLOCK × keys) logits, what
 class RCZipPress(KVzipPress):
     """KVzip's reconstruction passes and cross-layer budget, keys scored by RC; the repr is the record."""
 
-    window: int = 0
-    prefix: str = "zero"
+    window: int = 16
+    prefix: str = "keep"
     one_pass: bool = False
     floor: str = "repeat"
 
