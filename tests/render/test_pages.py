@@ -108,3 +108,20 @@ def test_token_axis_ticks_are_round() -> None:
         range(0, 137, 20)
     )
     assert token_strips._runs([2, 2, 0, 1, 1, 1]) == [(0, 2, 2), (2, 3, 0), (3, 6, 1)]
+
+
+def test_kv_plot_draws_an_interval_that_ends_a_rounding_error_inside_its_score(tmp_path) -> None:
+    from rcstat.render.plots import plot_kv
+
+    row = {
+        "press": "rcstat",
+        "mode": "ratio",
+        "compression_ratio": 0.5,
+        "realised_ratio": 0.5,
+        "accuracy": 1.0,
+        "ci95": [0.72, 0.9999999999999999],
+        "n": 10,
+        "threshold": None,
+    }
+    plot_kv([row], tmp_path / "kv.png", "one cell")
+    assert (tmp_path / "kv.png").stat().st_size > 0

@@ -95,6 +95,13 @@ def plot_contextualization(
     save(fig, path)
 
 
+def _bars(row: dict) -> tuple[float, float]:
+    """A row's interval as error bars below and above its score, never negative (an interval's end can
+    sit a rounding error inside the score, as for a score of 1.0)."""
+    low, high = row["ci95"]
+    return max(0.0, row["accuracy"] - low), max(0.0, high - row["accuracy"])
+
+
 def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = FULL_CACHE) -> None:
     """Score vs. compression ratio: one line per press at its ratios (95% intervals as bars), and
     dashed lines for thresholded presses at the ratios their τ realised."""
@@ -106,7 +113,7 @@ def plot_kv(rows: Sequence[dict], path: Path, title: str, full_cache: str = FULL
             continue
         x = [r["realised_ratio"] if mode == "threshold" else r["compression_ratio"] for r in mine]
         y = [r["accuracy"] for r in mine]
-        err = [[r["accuracy"] - r["ci95"][0] for r in mine], [r["ci95"][1] - r["accuracy"] for r in mine]]
+        err = list(zip(*(_bars(r) for r in mine), strict=True))
         bold = press.startswith("rcstat") or press == "oracle"
         ax.errorbar(
             x,
@@ -200,7 +207,7 @@ def _frontier_point(ax, row: dict, ratio: float, first: bool, colours: dict[str,
     ax.errorbar(
         row["cost_in_prefills"],
         row["accuracy"],
-        yerr=[[row["accuracy"] - row["ci95"][0]], [row["ci95"][1] - row["accuracy"]]],
+        yerr=[[bar] for bar in _bars(row)],
         marker="o" if press.startswith("rcstat") else "s",
         markersize=7 if press.startswith("rcstat") else 5,
         mfc=colour if first else "white",
