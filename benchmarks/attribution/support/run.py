@@ -1,15 +1,16 @@
-"""Run the support benchmark on one slice:
-``python benchmarks/attribution/support/run.py DATASET DATA SKIP LIMIT OUT``.
+"""Run the support benchmark on one slice, resumably:
+``python benchmarks/attribution/support/run.py DATASET DATA SKIP LIMIT LOG``.
 
-Writes OUT (JSON: the command, commit, model and one record per example); the other topic of
-example ``i`` is example ``i + LIMIT // 2`` of the same slice (mod LIMIT).
+Appends one JSON line per finished example to LOG (a JSONL file: a header line with the dataset,
+data, slice, model and margin, then one record per example with the commit that ran it); a rerun
+with the same arguments skips the examples already there. The other topic of example ``i`` is
+example ``i + LIMIT // 2`` of the same slice (mod LIMIT).
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -19,25 +20,33 @@ from rcstat.evaluation.attribution.support import run_support_bench
 from rcstat.evaluation.provenance import git_commit
 from rcstat.models.loading import load_model, model_name
 
+PATHS = ("src", "benchmarks/attribution/support")  # the code whose changes mark a run "-dirty"
 
-def main(dataset: str, data: str, skip: int, limit: int, out: str) -> None:
+
+def main(dataset: str, data: str, skip: int, limit: int, log: str) -> None:
     torch.set_num_threads(1)
     examples = load_examples(dataset, data, limit, skip).examples
     others = examples[len(examples) // 2 :] + examples[: len(examples) // 2]
+    for number, (example, other) in enumerate(zip(examples, others, strict=True), start=skip + 1):
+        if example.query == other.query or set(example.chunks) & set(other.chunks):
+            sys.exit(f"example {number}: its other topic shares its question or a passage; change LIMIT")
     model, tokenizer = load_model(None)
-    records = run_support_bench(
-        model, tokenizer, examples, others, progress=lambda i, n: print(f"{i}/{n}", flush=True)
+    header = {"dataset": dataset, "data": data, "skip": skip, "limit": limit, "model": model_name(model)}
+    start = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        print(f"{log}: {done}/{total} ({time.monotonic() - start:.0f} s)", flush=True)
+
+    run_support_bench(
+        model,
+        tokenizer,
+        examples,
+        others,
+        progress=progress,
+        log=Path(log),
+        header=header,
+        commit=git_commit(PATHS) or "",
     )
-    result = {
-        "command": "python " + shlex.join(sys.argv),
-        "commit": git_commit(),
-        "model": model_name(model),
-        "dataset": dataset,
-        "skip": skip,
-        "examples": len(examples),
-        "records": records,
-    }
-    Path(out).write_text(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@ the first sentence of another example's response (another topic) appended to the
 backed sentence with its first number (else a name the context holds) swapped for one the context
 does not hold. Each probe gets its support (:mod:`rcstat.attribution.support`); the summary gives
 the AUROC of support, backed against each kind of unbacked sentence, and the precision and recall
-of "cites nothing" at thresholds, with citation precision and recall on the backed sentences.
+of "cites nothing" at thresholds, with citation precision and recall on the backed sentences
+(:mod:`rcstat.evaluation.attribution.support_summary`). A run with a log resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
@@ -19,6 +22,7 @@ from rcstat.attribution.sources import sentence_spans
 from rcstat.attribution.support import sentence_support
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
+from rcstat.evaluation.runlog import run_samples
 from rcstat.options import DEFAULT_CITE_MARGIN
 
 _NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
@@ -88,10 +92,22 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
         ]
         values = sentence_support(model, tokenizer, result, cuts)
         record["unbacked"] = [
-            {"kind": kind, "text": text, "support": v}
-            for (_, (_, kind, text)), v in zip(found, values, strict=True)
+            {"kind": kind, "text": text, "support": v, "ranked": list(choose(scored[span], margin))}
+            for (span, (_, kind, text)), v in zip(found, values, strict=True)
         ]
     return record
+
+
+def example_key(example: Example, other: Example) -> str:
+    """A short digest of an example and its other topic (a resumed log is checked against it)."""
+    text = "\x00".join((example.query, example.response, *example.chunks, other.response))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _run_example(model, tokenizer, margin: float, commit: str, index: int, example: Example, other) -> dict:
+    attributor = Attributor(model, tokenizer)
+    results = example_record(attributor, example, other, margin)
+    return {"index": index, "key": example_key(example, other), "commit": commit, "results": results}
 
 
 def run_support_bench(
@@ -101,13 +117,24 @@ def run_support_bench(
     others: Sequence[Example],
     margin: float = DEFAULT_CITE_MARGIN,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    log: Path | None = None,
+    header: dict | None = None,
+    commit: str = "",
 ) -> list[dict]:
-    """One record per example; example ``i``'s other topic is ``others[i % len(others)]``."""
-    attributor = Attributor(model, tokenizer)
-    records = []
-    for index, example in enumerate(examples):
-        record = example_record(attributor, example, others[index % len(others)], margin)
-        records.append({"example": index, **record})
-        if progress:
-            progress(index + 1, len(examples))
-    return records
+    """One record per example (``index``, ``key``, ``commit``, ``results``: :func:`example_record`);
+    example ``i``'s other topic is ``others[i % len(others)]``. With ``log`` (a resumable log whose
+    first line is ``header`` with the margin), records already there are reused and new ones appended."""
+    items = [(i, e, others[i % len(others)]) for i, e in enumerate(examples)]
+    keys = [example_key(e, o) for _, e, o in items]
+    return run_samples(
+        model,
+        tokenizer,
+        _run_example,
+        (margin, commit),
+        items,
+        log=log,
+        header={"benchmark": "support", "margin": margin, **(header or {})},
+        keys=keys,
+        progress=progress,
+    )
