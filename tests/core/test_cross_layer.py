@@ -129,3 +129,27 @@ def test_a_second_scorer_competes_by_rank_and_keeps_the_union_of_both_tops() -> 
     assert not gone[top_a].any() and not gone[top_b].any()
     with pytest.raises(RCStatError, match="also"):
         CrossLayerPress(RCStatPress(), 0.5, also=object())
+
+
+def test_fill_gives_the_first_scorers_signal_first_and_shares_the_rest_by_the_seconds_percentiles() -> None:
+    model = tiny_model("llama-gqa")
+    first, second = RecordingPress(window_size=WINDOW, above_null=True), RecordingKeyDiff()
+    cache = prefill(model, inputs(batch=1, n=40), CrossLayerPress(first, 0.7, also=second))
+    evicted = masked(model, cache)
+    layers = sorted(first.recorded)
+    a = torch.cat([first.recorded[i][0].flatten() for i in layers])
+    pct = torch.cat(
+        [
+            (second.recorded[i][0].argsort(-1).argsort(-1).float() / 40)
+            .masked_fill(torch.isposinf(first.recorded[i][0]), float("inf"))
+            .flatten()
+            for i in layers
+        ]
+    )
+    gone = torch.cat([evicted[i][0].flatten() for i in layers])
+    signal = (a > 0) & torch.isfinite(a)
+    assert bool(signal.any()) and not bool(signal.all())
+    order = torch.where(a > 0, 1 + a, pct)  # signal first by RC, then the rest by KeyDiff's percentile
+    assert order[gone].max() <= order[~gone].min()
+    if int(signal.sum()) <= int((~gone).sum()):  # the budget holds the whole signal: none of it goes
+        assert not gone[signal].any()

@@ -15,7 +15,8 @@ looks at) shares the budget, as ``combine`` says:
 
 - ``fill`` (the default): the first scorer decides wherever it has a signal — entries scoring above 0
   (RC above its head's null level, :class:`RCStatPress` with ``above_null``) rank first, by that
-  score across layers — and the second scorer orders the rest by its rank across layers;
+  score across layers — and the second scorer orders the rest by its percentile within each head
+  (so the rest is shared out as evenly across heads as the second scorer's own budgets would be);
 - ``union``: each scorer's scores become ranks across all entries, and an entry keeps the better of
   its two, so the kept set is the union of both tops (each keeps about half where they disagree).
 
@@ -91,6 +92,8 @@ class CrossLayerPress(BasePress):
         if self.also is not None:
             other = self.also.score(module, hidden_states, keys, values, attentions, kwargs)
             other = other.masked_fill(torch.isposinf(scores), float("inf"))  # the first scorer's keeps
+            if self.combine == "fill":
+                other = _percentiles(other)
         self._waiting[module.layer_idx] = (module, scores, other)
         if module.layer_idx == self._last:
             self._decide()
@@ -132,10 +135,16 @@ def _union(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.maximum(_ranks(first), _ranks(second))
 
 
+def _percentiles(scores: torch.Tensor) -> torch.Tensor:
+    """Each entry's rank within its head over the head's entries, in ``[0, 1)``; ``+inf`` kept."""
+    ranks = scores.argsort(dim=-1).argsort(dim=-1).float() / scores.shape[-1]
+    return ranks.masked_fill(torch.isposinf(scores), float("inf"))
+
+
 def _fill(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Entries the first scorer puts above 0 first (by its score), then the rest by the second's rank."""
-    n = first.shape[1]
-    return torch.where(first > 0, n + first, _ranks(second))
+    """Entries the first scorer puts above 0 first (by its score), then the rest by the second's
+    per-head percentile (``second``, in ``[0, 1)``)."""
+    return torch.where(first > 0, 1 + first, second)
 
 
 COMBINE = {"fill": _fill, "union": _union}  # how CrossLayerPress's two scorers share one budget
