@@ -20,7 +20,13 @@ from rcstat.evaluation.attribution.support import run_support_bench
 from rcstat.evaluation.provenance import git_commit
 from rcstat.models.loading import load_model, model_name
 
-PATHS = ("src", "benchmarks/attribution/support")  # the code whose changes mark a run "-dirty"
+# the code whose changes mark a run "-dirty" (others edit the KV presses meanwhile)
+PATHS = (
+    "src/rcstat/attribution",
+    "src/rcstat/evaluation",
+    "src/rcstat/models",
+    "benchmarks/attribution/support",
+)
 
 
 def main(dataset: str, data: str, skip: int, limit: int, log: str) -> None:

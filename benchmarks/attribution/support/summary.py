@@ -1,0 +1,149 @@
+"""Summarise the support benchmark's logs (benchmarks/attribution/support/logs/*.jsonl, written by
+run.sh) into results.json and results.md: ``python benchmarks/attribution/support/summary.py``.
+
+The threshold of "cites nothing" is chosen on the development logs (dev-*) by the rule in
+:mod:`rcstat.evaluation.attribution.support_summary` and applied unchanged to the held-out logs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+from rcstat.evaluation.attribution.support_summary import RESAMPLES, SEED, summarise_support
+from rcstat.evaluation.provenance import git_commit
+from rcstat.options import DEFAULT_CITE_SUPPORT
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import PATHS
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = "QuoteSum dev 41–130: P 1.000 / R 0.830; VeriGran dev 1–30 + 71–125: P 0.897 / R 0.904"
+
+
+def read(log: Path) -> tuple[dict, list[dict]]:
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    return lines[0], lines[1:]
+
+
+def slice_name(header: dict, count: int) -> str:
+    return f"{header['dataset']} dev {header['skip'] + 1}–{header['skip'] + count}"
+
+
+def num(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def ci(pair: list[float]) -> str:
+    return f"[{num(pair[0])}, {num(pair[1])}]"
+
+
+def ratio(r: dict) -> str:
+    return f"{num(r['value'])} {ci(r['ci95'])} ({r['hits']}/{r['of']})"
+
+
+def tables(block: dict, threshold: float) -> list[str]:
+    out = ["| unbacked kind | AUROC [95% CI] | backed | unbacked |", "|---|---|---:|---:|"]
+    out += [
+        f"| {r['kind']} | {num(r['auroc'])} {ci(r['ci95'])} | {r['backed']} | {r['unbacked']} |"
+        for r in block["auroc"]
+    ]
+    for key, t in (("gate", threshold), ("gate_current", DEFAULT_CITE_SUPPORT)):
+        if key not in block:
+            continue
+        kept, *rows = block[key]
+        out += ["", f'"Cites nothing" at support < {t:g} (backed sentences kept: {ratio(kept)}):', ""]
+        out += ["| unbacked kind | precision [95% CI] | recall [95% CI] |", "|---|---|---|"]
+        out += [f"| {r['kind']} | {ratio(r['precision'])} | {ratio(r['recall'])} |" for r in rows]
+    if "citations" in block:
+        out += [
+            "",
+            "Citations of backed sentences (95% Wilson, pooled) and unbacked sentences that cite:",
+            "",
+        ]
+        out += [
+            "| gate | precision | recall | citations | gold | unbacked citing |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        out += [
+            f"| {r['gate']} | {num(r['precision'])} {ci(r['precision_ci95'])} | {num(r['recall'])} "
+            f"{ci(r['recall_ci95'])} | {r['citations']} | {r['gold']} | "
+            f"{r['unbacked_citing']}/{r['unbacked']} |"
+            for r in block["citations"]
+        ]
+    return out
+
+
+def main() -> None:
+    dev, held_out, slices, commits, model = [], {}, [], set(), None
+    for log in sorted((HERE / "logs").glob("*.jsonl")):
+        header, records = read(log)
+        results = [r["results"] for r in records]
+        commits |= {r["commit"] for r in records}
+        model = header["model"]
+        name = slice_name(header, len(records))
+        slices.append(
+            {
+                "log": str(log.relative_to(HERE)),
+                "slice": name,
+                "examples": len(records),
+                "of": header["limit"],
+            }
+        )
+        if log.name.startswith("dev-"):
+            dev += results
+        else:
+            held_out[name] = results
+    summary = summarise_support(dev, held_out, DEFAULT_CITE_SUPPORT)
+    result = {
+        "command": "sh benchmarks/attribution/support/run.sh  # then: python " + shlex.join(sys.argv),
+        "model": model,
+        "data": "../shared/data/quotesum_dev.jsonl, ../shared/data/verigran_dev.jsonl (see its README)",
+        "slices": slices,
+        "run_commits": sorted(commits),
+        "summary_commit": git_commit(PATHS),
+        "seed": SEED,
+        "resamples": RESAMPLES,
+        "interval": "95% percentile bootstrap over examples (AUROC, cites nothing); "
+        "Wilson over pooled counts (citations)",
+        "current_default": DEFAULT_CITE_SUPPORT,
+        "reference_citations_gate_off": REFERENCE,
+        **summary,
+    }
+    (HERE / "results.json").write_text(
+        json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    md = [
+        "# Support of citations: backed against unbacked sentences",
+        "",
+        f"Model `{model}`; data {result['data']}; run at commits {', '.join(result['run_commits'])}, "
+        f"summarised at {result['summary_commit']}. Command: `{result['command']}`. "
+        f"Intervals: {result['interval']}; seed {SEED}, {RESAMPLES} resamples.",
+        "",
+        "Slices: "
+        + "; ".join(f"{s['slice']} ({s['examples']} of {s['of']} examples, `{s['log']}`)" for s in slices),
+        "",
+        f"**Threshold: {summary['threshold']:g}** — {summary['rule']}, applied unchanged to the held-out "
+        f"slices (the default was {DEFAULT_CITE_SUPPORT:g}). Gate off, today's held-out citations: "
+        f"{REFERENCE}.",
+        "",
+        f"## Development ({summary['dev']['examples']} examples, pooled)",
+        "",
+        *tables(summary["dev"], summary["threshold"]),
+    ]
+    for name, block in summary["held_out"].items():
+        md += [
+            "",
+            f"## Held out: {name} ({block['examples']} examples)",
+            "",
+            *tables(block, summary["threshold"]),
+        ]
+    (HERE / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print((HERE / "results.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
