@@ -30,7 +30,7 @@ from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import record_prefill, replay
-from rcstat.presses import RCStatPress, ThresholdPress, rc_press
+from rcstat.presses import CrossLayerPress, RCStatPress, ThresholdPress, rc_press
 from tests.helpers import greedy, tiny_model
 
 CONTEXT, QUESTION, STEPS = 40, 5, 4
@@ -39,6 +39,9 @@ PRESSES = {
     "none": lambda: None,
     "rcstat-adaptive": lambda: rc_press(0.5, layer_adaptive=False, window_size=8),
     "rcstat-cross-layer": lambda: rc_press(0.5, window_size=8),
+    "rcstat-fill": lambda: CrossLayerPress(
+        RCStatPress(window_size=8, above_null=True), 0.5, also=KeyDiffPress()
+    ),
     "rcstat-uniform": lambda: RCStatPress(compression_ratio=0.75, window_size=8),
     "rcstat-threshold": lambda: ThresholdPress(RCStatPress(window_size=8), 0.5),
     "rcstat-chunkkv": lambda: ChunkKVPress(RCStatPress(compression_ratio=0.5, window_size=8), chunk_length=4),

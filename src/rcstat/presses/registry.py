@@ -48,6 +48,15 @@ def _gaussian(ratio: float):
     return CrossLayerPress(GaussianRCPress(), ratio)
 
 
+def _fill(ratio: float):
+    from kvpress import KeyDiffPress
+
+    from rcstat.presses.cross_layer_press import CrossLayerPress
+    from rcstat.presses.rcstat_press import RCStatPress
+
+    return CrossLayerPress(RCStatPress(above_null=True), ratio, also=KeyDiffPress())
+
+
 def _rczip(ratio: float):
     from rcstat.presses.rczip_press import RCZipPress
 
@@ -94,6 +103,9 @@ PRESSES: dict[str, PressSpec] = {
     ),
     "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer, scope="head"),
     "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
+    "rcstat-fill": PressSpec(
+        _fill, "RC where it rises above its head's null level, KeyDiff's key diversity for the rest"
+    ),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
     "adakv": PressSpec(_over("AdaKVPress", "SnapKVPress"), "AdaKV over SnapKV", _scorer("SnapKVPress")),
     "critical_adakv": PressSpec(
