@@ -272,6 +272,9 @@ def test_report_writes_json_markdown_and_plot(tmp_path) -> None:
     assert "| oracle | – |" in text  # the oracle ran on no needle sample here
     assert "## Evidence kept (global / sliding layers)" in text and "| rcstat | 0.80 / 0.25 |" in text
     assert "| snapkv | – |" in text  # no evidence recorded for that cell
+    (tmp_path / "piped").mkdir()
+    piped = write_report(tmp_path / "piped", meta, [{**rows[0], "press": "rc|keydiff"}, rows[2]])
+    assert "| rc\\|keydiff | **0.750 [0.38, 1.00]** |" in piped[1].read_text()  # one cell, not two
     assert json.loads((tmp_path / "results.json").read_text())["results"][0]["press"] == "rcstat"
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 

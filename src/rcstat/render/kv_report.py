@@ -38,6 +38,11 @@ def _score(row: dict | None) -> str:
     return f"{row['accuracy']:.3f} [{low:.2f}, {high:.2f}]"
 
 
+def _md(name: str) -> str:
+    """A press name inside a markdown table cell (``|`` escaped)."""
+    return name.replace("|", "\\|")
+
+
 def _num(value: float | None, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
@@ -63,7 +68,7 @@ def _evidence_table(rows: Sequence[dict], presses: list[str], ratios: list[float
         "|---|" + "---:|" * len(ratios),
     ]
     lines += [
-        f"| {p} | " + " | ".join(evidence_text(cell.get((p, q))) for q in ratios) + " |" for p in presses
+        f"| {_md(p)} | " + " | ".join(evidence_text(cell.get((p, q))) for q in ratios) + " |" for p in presses
     ]
     return lines
 
@@ -103,7 +108,7 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
             bold = row is not None and press != "oracle" and row["accuracy"] == best[q]
             marks.append(f"**{_score(row)}**" if bold else _score(row))
         suffix = f" (n = {cell[(press, ratios[0])]['n']})" if press == "oracle" else ""
-        lines.append(f"| {press}{suffix} | " + " | ".join(marks) + " |")
+        lines.append(f"| {_md(press)}{suffix} | " + " | ".join(marks) + " |")
     if any(r["press"] == "oracle" for r in ratio_rows):
         lines += ["", ORACLE_NOTE]
     lines += _evidence_table(rows, presses, ratios)
@@ -116,7 +121,7 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         for name, row in shown:
             by = row["by_task"] if row else {}
             values = [f"{by[t]['accuracy']:.3f}" if by.get(t, {}).get("n") else "–" for t in tasks]
-            lines.append(f"| {name} | " + " | ".join(values) + " |")
+            lines.append(f"| {_md(name)} | " + " | ".join(values) + " |")
     lines += [
         "",
         "## Cost and memory",
@@ -133,7 +138,8 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
         at = f"τ={r['threshold']:g}" if r["mode"] == "threshold" else f"{r['compression_ratio']:g}"
         live = " (live)" if r.get("live") else ""
         lines.append(
-            f"| {r['press']}{live} | {at} | {_num(r['agreement_with_full_cache'])} | {evidence_text(r)} | "
+            f"| {_md(r['press'])}{live} | {at} | {_num(r['agreement_with_full_cache'])} | "
+            f"{evidence_text(r)} | "
             f"{_num(None if r['realised_ratio'] is None else 1 - r['realised_ratio'])} | "
             f"{_num(r['held_bytes_fraction'])} | {_num(r['compression_seconds_mean'])} | "
             f"{_num(r['compression_time_vs_snapkv'], '.2f')}× | {_num(r.get('cost_in_prefills'), '.2f')} | "
@@ -169,7 +175,7 @@ def _thresholds(rows: Sequence[dict]) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['press']} | {r['threshold']:g} | {r['realised_ratio']:.3f} | {_score(r)} | {r['n']} |"
+        f"| {_md(r['press'])} | {r['threshold']:g} | {r['realised_ratio']:.3f} | {_score(r)} | {r['n']} |"
         for r in steps
     ]
     return lines
