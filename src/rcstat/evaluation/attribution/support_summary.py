@@ -160,9 +160,9 @@ def citation_rows(results: Sequence[dict], threshold: float) -> list[dict]:
     return rows
 
 
-def summarise_support(dev: Sequence[dict], held_out: dict[str, Sequence[dict]], current: float) -> dict:
+def summarise_support(dev: Sequence[dict], held_out: dict[str, Sequence[dict]], other: float) -> dict:
     """The threshold chosen on ``dev`` (all development examples, pooled) and, on each held-out slice
-    and on them pooled: AUROC per kind, "cites nothing" at the chosen threshold and at ``current``, and
+    and on them pooled: AUROC per kind, "cites nothing" at the chosen threshold and at ``other``, and
     citations with the gate off and on."""
     sentences = Sentences.of(dev)
     threshold = choose_threshold(sentences.support[sentences.where(["backed"])])
@@ -185,7 +185,7 @@ def summarise_support(dev: Sequence[dict], held_out: dict[str, Sequence[dict]], 
             "examples": len(results),
             "auroc": auroc_rows(sentences, weights),
             "gate": gate_rows(sentences, threshold, weights),
-            "gate_current": gate_rows(sentences, current, weights),
+            "gate_other": gate_rows(sentences, other, weights),
             "citations": citation_rows(results, threshold),
         }
     return out
