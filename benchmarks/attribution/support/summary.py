@@ -46,6 +46,10 @@ def ratio(r: dict) -> str:
     return f"{num(r['value'])} {ci(r['ci95'])} ({r['hits']}/{r['of']})"
 
 
+def by_kind(row: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in row["unbacked_citing_by_kind"].items())
+
+
 def tables(block: dict, threshold: float) -> list[str]:
     out = ["| unbacked kind | AUROC [95% CI] | backed | unbacked |", "|---|---|---:|---:|"]
     out += [
@@ -72,7 +76,7 @@ def tables(block: dict, threshold: float) -> list[str]:
         out += [
             f"| {r['gate']} | {num(r['precision'])} {ci(r['precision_ci95'])} | {num(r['recall'])} "
             f"{ci(r['recall_ci95'])} | {r['citations']} | {r['gold']} | "
-            f"{r['unbacked_citing']}/{r['unbacked']} |"
+            f"{r['unbacked_citing']}/{r['unbacked']} ({by_kind(r)}) |"
             for r in block["citations"]
         ]
     return out

@@ -155,8 +155,11 @@ def citation_rows(results: Sequence[dict], threshold: float) -> list[dict]:
     for row in rows:
         t = gates[row.pop("margin")]
         row["gate"] = "off" if t is None else f"on (support ≥ {t:g})"
-        row["unbacked_citing"] = sum(bool(s["ranked"]) and (t is None or s["support"] >= t) for s in unbacked)
-        row["unbacked"] = len(unbacked)
+        citing = [s["kind"] for s in unbacked if s["ranked"] and (t is None or s["support"] >= t)]
+        row["unbacked_citing"], row["unbacked"] = len(citing), len(unbacked)
+        row["unbacked_citing_by_kind"] = {
+            k: f"{citing.count(k)}/{sum(s['kind'] == k for s in unbacked)}" for k in KINDS
+        }
     return rows
 
 
