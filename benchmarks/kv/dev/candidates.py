@@ -18,6 +18,7 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -74,6 +75,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
     parser.add_argument("--interleave", action="store_true", help="families in turn, not one after another")
     parser.add_argument("--limit", type=int, default=None, help="the first N samples only")
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="write the report from the records already in the log (a stopped round); run nothing",
+    )
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     model, tokenizer = load_model(args.model)
@@ -86,14 +92,19 @@ def main() -> None:
         presses = {k: v for k, v in presses.items() if k in args.only.split(",")}
     config = Config.create(presses, [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
-    records = run_kv_bench(
-        model,
-        tokenizer,
-        samples,
-        config,
-        log=out / "log.jsonl",
-        progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
-    )
+    if args.summarise_only:  # the records of the first samples, as logged (the presses' reprs may have grown)
+        keys = {s.key for s in samples}
+        lines = (out / "log.jsonl").read_text().splitlines()
+        records = [r for r in map(json.loads, lines) if "results" in r and r["key"] in keys]
+    else:
+        records = run_kv_bench(
+            model,
+            tokenizer,
+            samples,
+            config,
+            log=out / "log.jsonl",
+            progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
+        )
     meta = {
         "model": args.model or "smollm2-135m-instruct",
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}"
