@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from rcstat import cli
 from tests.cli.test_errors import fail
 from tests.helpers import write_jsonl
 
@@ -37,3 +38,16 @@ def test_threads_without_workers_are_refused(tmp_path, capsys) -> None:
         line == "rcstat: error: threads are set per Ray worker: give --workers or --ray-address (--threads)"
     )
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("budget", [["--compression-ratio", "0.5"], ["--threshold", "1"]])
+def test_a_budget_with_press_none_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, budget):
+    import rcstat.models.loading as loading
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    context = tmp_path / "c.txt"
+    context.write_text("Some text.")
+    argv = ["compress", "--context", str(context), "--query", "Q?", "--press", "none", *budget]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--press none keeps the full cache" in err[0] and budget[0] in err[0]

@@ -7,6 +7,7 @@ import argparse
 from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import POSITIVE, RATIO, add_format, add_model, model_source, non_blank, number
 from rcstat.cli.progress import load, phases
+from rcstat.errors import RCStatError
 from rcstat.io import dumps
 from rcstat.options import CacheKind, choices
 from rcstat.presses.registry import DEFAULT_RATIO, press_names
@@ -33,8 +34,7 @@ def register(sub) -> None:
     budget.add_argument(
         "--compression-ratio",
         type=RATIO,
-        default=DEFAULT_RATIO,
-        help="share of the cache to evict, in [0, 1)",
+        help=f"share of the cache to evict, in [0, 1) (default: {DEFAULT_RATIO:g})",
     )
     budget.add_argument(
         "--threshold",
@@ -73,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output)
     context = read_context(args)
-    press = make_press(args.press, args.compression_ratio, args.threshold)  # a bad name fails here, at once
+    budget = args.compression_ratio is not None or args.threshold is not None
+    if args.press == "none" and budget:
+        option = "--compression-ratio" if args.compression_ratio is not None else "--threshold"
+        raise RCStatError(f"--press none keeps the full cache: {option} has nothing to do; drop it")
+    ratio = DEFAULT_RATIO if args.compression_ratio is None else args.compression_ratio
+    press = make_press(args.press, ratio, args.threshold)  # a bad name fails here, at once
     from rcstat.kv.compress import compress_and_answer
 
     full = args.format == "html" if args.full_answer is None else args.full_answer
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "html":
         from rcstat.render.compression_html import render
 
-        target = None if press is None or args.threshold is not None else args.compression_ratio
+        target = None if press is None or args.threshold is not None else ratio
         emit(render(record, args.query, target), args.output)
     elif args.format == "json":
         emit(dumps(record, indent=2), args.output)
