@@ -14,6 +14,16 @@ from tests.cli.test_errors import fail
 from tests.helpers import write_jsonl
 
 
+def test_observed_attention_compresses_on_the_replayed_prefill(tiny_checkpoint, context, capsys) -> None:
+    """It reads attention weights the fast attention does not return: replayed, with a warning, not a
+    message telling the user to set ``attn_implementation`` (which the command line cannot)."""
+    argv = ["compress", "--context", context, "--query", "Who?", "--press", "observed_attention"]
+    assert cli.main([*argv, "--model", tiny_checkpoint, "--max-new-tokens", "2", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["cache"] == "masked"
+    assert "reads the attention weights" in err and "attn_implementation" not in err
+
+
 @pytest.fixture(scope="module")
 def base_checkpoint(tiny_checkpoint, tmp_path_factory) -> str:
     """The tiny checkpoint with its chat template removed, as a base model ships (Gemma 3 270m)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from kvpress import BasePress
+from kvpress import BasePress, ObservedAttentionPress
 from transformers import DynamicCache
 
 from rcstat.errors import RCStatError, warn
@@ -110,6 +110,13 @@ def compress_and_answer(
         warn(
             f"{type(press).__name__} runs its own passes in the forward pass: "
             "its cache is kvpress's masked one"
+        )
+        cache = "masked"
+    if isinstance(press, ObservedAttentionPress) and cache == "ragged":  # it reads eager attention weights
+        warn(
+            "ObservedAttentionPress reads the attention weights, which the model's fast attention does not "
+            "return: it is replayed on the recorded prefill (weights recomputed one layer at a time) into "
+            "kvpress's masked cache"
         )
         cache = "masked"
     run = _live if live else _ragged if cache == "ragged" else _masked
