@@ -128,3 +128,12 @@ def test_a_model_is_checked_without_loading_its_weights(tmp_path) -> None:
         ModelSource(str(path)).check()
     with pytest.raises(RCStatError, match="does not exist"):
         ModelSource(str(tmp_path / "none")).check()
+
+
+def test_the_tokenizers_length_warning_does_not_precede_rcstats_own_check(tiny_checkpoint, caplog) -> None:
+    from rcstat.models.loading import load_model
+
+    _, tokenizer = load_model(tiny_checkpoint)
+    tokenizer.model_max_length = 8
+    assert len(tokenizer("one two three four five six seven eight nine ten eleven twelve").input_ids) > 8
+    assert not any("indexing errors" in record.getMessage() for record in caplog.records)

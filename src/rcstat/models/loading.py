@@ -94,6 +94,9 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # rcstat checks every input's length against the model itself and says so in one line; the
+    # tokenizer's own "will result in indexing errors" warning would come first and say less.
+    hf_logging.get_logger("transformers.tokenization_utils_base").setLevel(hf_logging.ERROR)
     source = _checked(name_or_path)
     kwargs = {"dtype": dtype}
     if attn_implementation:
