@@ -135,7 +135,8 @@ def main() -> None:
         + "; ".join(f"{s['slice']} ({s['examples']} of {s['of']} examples, `{s['log']}`)" for s in slices),
         "",
         f"**Threshold: {summary['threshold']:g}** — {summary['rule']}, applied unchanged to the held-out "
-        f"slices (the default was {PREVIOUS:g}; `DEFAULT_CITE_SUPPORT` is now {DEFAULT_CITE_SUPPORT:g}). "
+        f"slices (default before this benchmark {PREVIOUS:g}; `DEFAULT_CITE_SUPPORT` now "
+        f"{DEFAULT_CITE_SUPPORT:g}). "
         "Gate off, today's held-out citations: "
         f"{REFERENCE}.",
         "",
