@@ -5,6 +5,7 @@ the cache and the scores, and every other ratio is read from those scores by KVz
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -21,7 +22,7 @@ class LiveRuns:
 
     model: nn.Module
     context_ids: torch.Tensor
-    runs: dict[str, tuple[Compressed, torch.Tensor]] = field(default_factory=dict)
+    runs: dict[str, tuple[Compressed, KVzipPress]] = field(default_factory=dict)  # cache, press state
     seconds: dict[str, float] = field(default_factory=dict)
 
     def compress(self, press: BasePress) -> tuple[Compressed, str]:
@@ -30,19 +31,23 @@ class LiveRuns:
             return compress_live(self.model, self.context_ids, press), repr(press)
         key = repr(replace(press, compression_ratio=0.0))
         if key not in self.runs:
-            scores: list[torch.Tensor] = []
+            states: list[KVzipPress] = []
             post = press.compress_post
 
             def capture(model: nn.Module) -> None:
-                scores.append(press.score_val.clone())
+                state = copy.copy(press)  # as compress_post sees it (the run resets it afterwards)
+                state.score_val = press.score_val.clone()
+                states.append(state)
                 post(model)
 
             press.compress_post = capture
             compressed = compress_live(self.model, self.context_ids, press)
-            self.runs[key] = (compressed, scores[0])
+            del states[0].compress_post  # the class's own again, for the copies made from it
+            self.runs[key] = (compressed, states[0])
             return compressed, key
-        first, scores = self.runs[key]
-        press.score_val = scores.clone()
-        press.compress_post(self.model)  # the masks of this ratio, from the same scores
+        first, state = self.runs[key]
+        ran = copy.copy(state)  # this ratio, with the run's scores and the state it left (RC-zip's prefix)
+        ran.compression_ratio, ran.score_val = press.compression_ratio, state.score_val.clone()
+        ran.compress_post(self.model)  # the masks of this ratio, from the same scores
         masks = [getattr(layer.module, "masked_key_indices", None) for layer in attention_layers(self.model)]
         return replace(first, masks=masks), key
