@@ -117,6 +117,6 @@ def _queries(layer, w: int) -> torch.Tensor:
 def test_fill_ranks_the_first_scorers_signal_first_then_the_second_by_rank() -> None:
     first = torch.tensor([[0.5, -1.0, 2.0, float("inf"), -0.2, 0.0]])
     second = torch.tensor([[0.0, 0.9, 0.1, 0.5, 0.3, 0.7]])  # percentiles within each head
-    combined = COMBINE["fill"](first, second.masked_fill(torch.isposinf(first), float("inf")))
+    combined = COMBINE["fill"][1](first, second.masked_fill(torch.isposinf(first), float("inf")))
     order = combined.argsort(descending=True)[0].tolist()
     assert order == [3, 2, 0, 1, 5, 4]  # inf, then 2.0, 0.5 (above 0), then by the second: 0.9, 0.7, 0.3

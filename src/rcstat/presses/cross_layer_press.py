@@ -91,9 +91,7 @@ class CrossLayerPress(BasePress):
         other = None
         if self.also is not None:
             other = self.also.score(module, hidden_states, keys, values, attentions, kwargs)
-            other = other.masked_fill(torch.isposinf(scores), float("inf"))  # the first scorer's keeps
-            if self.combine == "fill":
-                other = _percentiles(other)
+            other = COMBINE[self.combine][0](other.masked_fill(torch.isposinf(scores), float("inf")))
         self._waiting[module.layer_idx] = (module, scores, other)
         if module.layer_idx == self._last:
             self._decide()
@@ -106,7 +104,7 @@ class CrossLayerPress(BasePress):
         scores = [self._waiting[i][1] for i in layers]
         flat = _flat(scores)  # (batch, all entries)
         if self.also is not None:
-            flat = COMBINE[self.combine](flat, _flat([self._waiting[i][2] for i in layers]))
+            flat = COMBINE[self.combine][1](flat, _flat([self._waiting[i][2] for i in layers]))
         n_evict = flat.shape[1] - max(1, int(flat.shape[1] * (1 - self.compression_ratio)))
         evict = torch.zeros_like(flat, dtype=torch.bool)
         evict.scatter_(1, (-flat).topk(n_evict, dim=1).indices, True)
@@ -147,4 +145,10 @@ def _fill(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.where(first > 0, 1 + first, second)
 
 
-COMBINE = {"fill": _fill, "union": _union}  # how CrossLayerPress's two scorers share one budget
+def _as_scored(scores: torch.Tensor) -> torch.Tensor:
+    return scores
+
+
+# how CrossLayerPress's two scorers share one budget: what each layer's second scores become (the
+# first scorer's +inf already kept), then how the two flattened sets of scores combine
+COMBINE = {"fill": (_percentiles, _fill), "union": (_as_scored, _union)}
