@@ -15,6 +15,7 @@ from pathlib import Path
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import Citations
 from rcstat.attribution.citations import cite as cite_result
+from rcstat.io import write_atomic
 from rcstat.models.loading import model_name
 from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
 from rcstat.render.citations_html import STYLE, fragment, render
@@ -29,7 +30,7 @@ class CitedResponse(Citations):
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained page to ``path``; returns it."""
         path = Path(path)
-        path.write_text(render({"model": self.model, **self.to_dict()}, self.query), encoding="utf-8")
+        write_atomic(path, render({"model": self.model, **self.to_dict()}, self.query).encode())
         return path
 
     def _repr_html_(self) -> str:
