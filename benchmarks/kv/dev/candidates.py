@@ -10,7 +10,8 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``rc-span8``: RC max-pooled over ±8 neighbours (a whole number or name around a peak);
 - ``rc|keydiff``: RC and KeyDiff's key diversity competing for one budget by their ranks across layers;
 - ``rc>null|keydiff``: RC decides where it has a signal (above its head's null level), KeyDiff's key
-  diversity orders the rest (``CrossLayerPress(RCStatPress(above_null=True), also=KeyDiffPress())``).
+  diversity orders the rest (``CrossLayerPress(RCStatPress(above_null=True), also=KeyDiffPress())``);
+- ``rc>null|keydiff-cap``: the same with RC's signal capped at half the kept budget.
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -33,6 +34,31 @@ from rcstat.presses.registry import FULL_CACHE, PRESSES
 from rcstat.render.kv_report import write_report
 
 TASKS = ("needle", "multikey", "multivalue", "vartrack", "cwe")
+
+
+def capped_fill():
+    """``rc>null|keydiff`` with RC's signal capped at half the kept budget (round 5's lead): the
+    signal entries beyond the best half-budget rank by KeyDiff's percentile like the rest."""
+    import torch
+
+    from rcstat.presses import cross_layer_press as clp
+
+    class CappedFill(clp.CrossLayerPress):
+        def _decide(self) -> None:
+            layers = sorted(self._waiting)
+            first = clp._flat([self._waiting[i][1] for i in layers])
+            half = max(1, int(first.shape[1] * (1 - self.compression_ratio)) // 2)
+            finite = first.masked_fill(torch.isposinf(first), float("-inf"))
+            cut = finite.topk(min(half, first.shape[1]), dim=1).values[:, -1:]
+            signal = torch.isposinf(first) | ((first > 0) & (finite >= cut))
+            capped = torch.where(signal, first.clamp_min(1e-6), first.clamp_max(0.0))
+            sizes = [self._waiting[i][1][0].numel() for i in layers]
+            for i, part in zip(layers, capped.split(sizes, 1), strict=True):
+                module, scores, other = self._waiting[i]
+                self._waiting[i] = (module, part.reshape(scores.shape), other)
+            super()._decide()
+
+    return CappedFill
 
 
 def candidates() -> dict:
@@ -60,6 +86,9 @@ def candidates() -> dict:
             RCStatPress(), ratio, also=KeyDiffPress(), combine="union"
         ),
         "rc>null|keydiff": lambda ratio: CrossLayerPress(
+            RCStatPress(above_null=True), ratio, also=KeyDiffPress()
+        ),
+        "rc>null|keydiff-cap": lambda ratio: capped_fill()(
             RCStatPress(above_null=True), ratio, also=KeyDiffPress()
         ),
         **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},

@@ -4,17 +4,19 @@
 #   benchmarks/kv/dev/candidates.sh round2    rc, rc|keydiff, rc-span8 beside keydiff, compactor, snapkv
 #   benchmarks/kv/dev/candidates.sh round3    rc, rc>null|keydiff beside keydiff, snapkv (stopped: see round4)
 #   benchmarks/kv/dev/candidates.sh round4    rc>null|keydiff with the rest shared by per-head percentiles
+#   benchmarks/kv/dev/candidates.sh round5    the same with RC's signal capped at half the kept budget
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
 # re-summarised from its log with --limit.)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=65536
-round=${1:?give round2, round3 or round4}
+round=${1:?give round2 … round5}
 per_task=${PER_TASK:-4}
 case "$round" in
   round2) only=none,oracle,rc,rc\|keydiff,rc-span8,keydiff,compactor,snapkv ;;
   round3) only=none,oracle,rc,rc\>null\|keydiff,keydiff,snapkv ;;  # at 785f3ba: the rest by global KeyDiff rank
   round4) only=none,rc,rc\>null\|keydiff,keydiff ;;  # the rest by KeyDiff's percentile within each head
+  round5) only=none,rc\>null\|keydiff,rc\>null\|keydiff-cap,keydiff ;;  # RC's signal capped at half the budget
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
