@@ -24,14 +24,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from rcstat.evaluation.kv.bench import Config, run_kv_bench
+from devrun import in_turn, only, report, run
+
+from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress
-from rcstat.evaluation.kv.summary import summarise
 from rcstat.evaluation.kv.tasks import builtin_samples
-from rcstat.evaluation.provenance import git_commit
 from rcstat.models import load_model
 from rcstat.presses.registry import FULL_CACHE, PRESSES
-from rcstat.render.kv_report import write_report
 
 TASKS = ("needle", "multikey", "multivalue", "vartrack", "cwe")
 
@@ -113,39 +112,25 @@ def main() -> None:
     args = parser.parse_args()
     model, tokenizer = load_model(args.model)
     by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
-    if args.interleave:  # one of each family in turn, so a stopped run is balanced
-        by_task = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]]
-    samples = by_task[: args.limit]
-    presses = candidates()
-    if args.only:
-        presses = {k: v for k, v in presses.items() if k in args.only.split(",")}
-    config = Config.create(presses, [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
+    samples = (in_turn(by_task, args.per_task) if args.interleave else by_task)[: args.limit]
+    config = Config.create(only(candidates(), args.only), [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
     if args.summarise_only:  # the records of the first samples, as logged (the presses' reprs may have grown)
         keys = {s.key for s in samples}
         lines = (out / "log.jsonl").read_text().splitlines()
         records = [r for r in map(json.loads, lines) if "results" in r and r["key"] in keys]
     else:
-        records = run_kv_bench(
-            model,
-            tokenizer,
-            samples,
-            config,
-            log=out / "log.jsonl",
-            progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
-        )
+        records = run(model, tokenizer, samples, config, out)
     meta = {
         "model": args.model or "smollm2-135m-instruct",
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}"
         + (", families in turn" if args.interleave else "")
         + (f", first {args.limit}" if args.limit else "")
         + ")",
-        "commit": git_commit(),
         "query_aware": args.query_aware,
         "command": "python benchmarks/kv/dev/candidates.py " + shlex.join(sys.argv[1:]),
     }
-    for path in write_report(out, meta, summarise(config, records)):
-        print(f"wrote {path}", file=sys.stderr)
+    report(out, meta, config, records)
 
 
 if __name__ == "__main__":

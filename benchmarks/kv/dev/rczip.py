@@ -20,14 +20,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from rcstat.evaluation.kv.bench import Config, run_kv_bench
-from rcstat.evaluation.kv.summary import summarise
+from devrun import in_turn, only, report, run
+
+from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.tasks import builtin_samples
-from rcstat.evaluation.provenance import git_commit
 from rcstat.models import DEFAULT_MODEL, load_model
 from rcstat.presses.rczip_press import RCZipPress
 from rcstat.presses.registry import FULL_CACHE, PRESSES
-from rcstat.render.kv_report import write_report
 
 TASKS = ("needle", "multikey")
 VARIANTS = {
@@ -66,32 +65,20 @@ def main() -> None:
     args = parser.parse_args()
     model, tokenizer = load_model()
     by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
-    samples = [s for i in range(args.per_task) for s in by_task[i :: args.per_task]][: args.limit]  # in turn
-    chosen = presses()
-    if args.only:
-        chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
-    config = Config.create(chosen, [0.5, 0.75, 0.9], args.query_aware, 64)
+    samples = in_turn(by_task, args.per_task)[: args.limit]
+    config = Config.create(only(presses(), args.only), [0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
-    records = run_kv_bench(
-        model,
-        tokenizer,
-        samples,
-        config,
-        log=out / "log.jsonl",
-        progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
-    )
+    records = run(model, tokenizer, samples, config, out)
     meta = {
         "model": DEFAULT_MODEL,
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}, in turn"
         + (f", first {args.limit}" if args.limit else "")
         + ")",
-        "commit": git_commit(),
         "query_aware": args.query_aware,
         "command": "python benchmarks/kv/dev/rczip.py " + shlex.join(sys.argv[1:]),
         "variants": VARIANTS,
     }
-    for path in write_report(out, meta, summarise(config, records)):
-        print(f"wrote {path}", file=sys.stderr)
+    report(out, meta, config, records)
 
 
 if __name__ == "__main__":
