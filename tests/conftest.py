@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
 
 from rcstat.models import embedded
-from tests.helpers import FAMILIES
+from tests.helpers import FAMILIES, save_tiny_checkpoint
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach for the hub
 
@@ -25,19 +24,11 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(embedded.prepare_default_model())
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("tiny"),
+        tokenizer,
+        LlamaForCausalLM,
+        LlamaConfig,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
-    path = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)

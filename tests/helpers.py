@@ -95,6 +95,27 @@ def tiny_model(family: str, attn_implementation: str = "sdpa", seed: int = 0) ->
     return model.eval()
 
 
+def save_tiny_checkpoint(directory: Path, tokenizer, model_class, config_class, **options) -> str:
+    """A 3-layer random causal LM (hidden 64, 4 query and 2 KV heads, seed 0) of ``model_class`` with
+    ``tokenizer``, saved in ``directory``; ``options`` add to or change its config."""
+    torch.manual_seed(0)
+    config = config_class(
+        **{
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 96,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            **options,
+        }
+    )
+    model_class(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
 def write_jsonl(path: Path, rows: Iterable[dict]) -> str:
     """One JSON object per line; returns the path as a string."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -9,7 +9,7 @@ from transformers import DynamicCache
 from rcstat.models.logits import LogitCapture
 from rcstat.presses import RCZipPress
 from rcstat.presses import rczip_press as rczip
-from tests.helpers import tiny_model
+from tests.helpers import save_tiny_checkpoint, tiny_model
 
 CONTEXT, REPEAT = 12, 7
 
@@ -86,24 +86,15 @@ def tiny_gemma3(tiny_checkpoint: str, tmp_path_factory: pytest.TempPathFactory) 
     """A 3-layer random Gemma 3 (sliding, global, sliding; window 5) with the tiny checkpoint's tokenizer."""
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("gemma3"),
+        AutoTokenizer.from_pretrained(tiny_checkpoint),
+        Gemma3ForCausalLM,
+        Gemma3TextConfig,
         head_dim=16,
         sliding_window=5,
         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-        max_position_embeddings=512,
     )
-    path = tmp_path_factory.mktemp("gemma3")
-    Gemma3ForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 @pytest.mark.parametrize("checkpoint", ["tiny_checkpoint", "tiny_gemma3"])
