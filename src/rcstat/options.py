@@ -64,8 +64,8 @@ def check_number(
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["  # an infinite end is never in the range
+        right = ")" if high_open or high is None else "]"
         span = f"{left}{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}{right}"
         raise RCStatError(f"{name} must be in {span}, got {value!r}", option=name)
 

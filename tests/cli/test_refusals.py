@@ -18,6 +18,10 @@ AT2 = ["heads", "at2", "--dataset", "quotesum", "--data", "d.jsonl", "--output",
         ([*AT2, "--ridge", "0"], "argument --ridge: expected a number in (0, ∞), got '0'"),
         ([*AT2, "--ridge", "inf"], "argument --ridge: expected a number in (0, ∞), got 'inf'"),
         ([*AT2, "--ablations", "1"], "argument --ablations: expected an integer in [2, ∞), got '1'"),
+        (
+            ["bench", "attribution", "--dataset", "quotesum", "--data", "d.jsonl", "--ablations", "1"],
+            "argument --ablations: expected an integer in [2, ∞), got '1'",
+        ),
         (["cite", "--context", "c.txt", "--query", "q", "--margin", "-1"], "expected a number in [0, ∞)"),
         (
             ["bench", "citations", "--dataset", "quotesum", "--data", "d.jsonl", "--margin", "0,-0.5"],
@@ -28,6 +32,14 @@ AT2 = ["heads", "at2", "--dataset", "quotesum", "--data", "d.jsonl", "--output",
 def test_out_of_domain_options_are_refused_at_parse_time(argv, message, capsys) -> None:
     line = fail(argv, capsys)
     assert message in line and line.endswith("--help)")
+
+
+def test_one_ablation_is_refused_by_the_library_too() -> None:
+    from rcstat.errors import RCStatError
+    from rcstat.evaluation.attribution.run import AttributionBench
+
+    with pytest.raises(RCStatError, match=r"ablations must be in \[2, ∞\), got 1"):
+        AttributionBench("quotesum", "d.jsonl", ablations=1)
 
 
 def test_threads_without_workers_are_refused(tmp_path, capsys) -> None:

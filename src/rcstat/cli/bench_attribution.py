@@ -15,6 +15,7 @@ from rcstat.cli.options import (
     add_workers,
     model_source,
     names,
+    number,
     workers,
 )
 from rcstat.cli.progress import load
@@ -58,9 +59,9 @@ def register(sub) -> None:
     at.add_argument("--seed", type=int, default=DEFAULT.seed, help="seed of the random method")
     at.add_argument(
         "--ablations",
-        type=POSITIVE,
+        type=number(int, low=2),
         default=DEFAULT.ablations,
-        help="forward passes per example of contextcite",
+        help="forward passes per example of contextcite (2 or more: its surrogate is fit on them)",
     )
     at.add_argument(
         "--context-tokens",

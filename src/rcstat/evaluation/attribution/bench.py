@@ -170,7 +170,7 @@ def run_attribution_bench(
         if head_weights is None:
             raise RCStatError("method at2 needs head weights (rcstat heads at2)", option="head_weights")
         head_weights.check(model, model_name(model))
-    check_number("ablations", ablations, low=1, integer=True)
+    check_number("ablations", ablations, low=2, integer=True)
     for name in methods:
         if kind(name).require:
             kind(name).require()

@@ -46,6 +46,7 @@ class AttributionBench:
         check_methods(self.methods)
         check_number("faithfulness", self.faithfulness, low=0, integer=True)
         check_number("skip", self.skip, low=0, integer=True)
+        check_number("ablations", self.ablations, low=2, integer=True)
         if self.context_tokens is not None:
             check_number("context_tokens", self.context_tokens, low=1, integer=True)
 
