@@ -4,16 +4,17 @@ A job is a picklable *factory*: called once per worker, it loads what the worker
 once) and returns the function that turns one item into one result. :func:`map_items` runs it in
 this process (``workers=0``), on a local Ray cluster it starts (``workers=N``: N actors, each with its
 own model and ``threads`` torch threads), or on an existing cluster (``address``; one actor per GPU
-when it has GPUs). Ray Data's actor pool runs the items; the results come back in the items' order,
-the same as in one process. An actor that dies (killed, out of memory) is restarted and its item run
-again, so no item is lost and none is returned twice.
+when it has GPUs; an address that does not answer is one error within seconds, :func:`reach`). Ray
+Data's actor pool runs the items; the results come back in the items' order, the same as in one
+process. An actor that dies (killed, out of memory) is restarted and its item run again, so no item
+is lost and none is returned twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from rcstat.errors import RCStatError
 
@@ -79,6 +80,68 @@ def map_model(
     return map_items(ModelJob(ModelSource.of(model), fn, args), items, workers)
 
 
+CONNECT_SECONDS = 15.0  # how long :func:`reach` waits for a Ray cluster to answer (one answers in 1–2 s)
+_REACHED: set[str] = set()
+_PROBE = """
+import sys
+import ray
+try:
+    ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, configure_logging=False)
+except Exception as err:
+    print((str(err).strip().splitlines() or [type(err).__name__])[0])
+    sys.exit(1)
+ray.shutdown()
+"""
+
+
+def reach(address: str) -> None:
+    """Fail in one line within seconds when the Ray cluster at ``address`` does not answer (Ray's own
+    retries last minutes and do not see Ctrl-C): a TCP connection first (refused, unroutable), then a
+    Ray connection in a child process, killed when :data:`CONNECT_SECONDS` (the environment's
+    ``RCSTAT_RAY_CONNECT_SECONDS``) run out or on Ctrl-C. An address reached once is not tried again."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    if address in _REACHED:
+        return
+    try:
+        seconds = float(os.environ.get("RCSTAT_RAY_CONNECT_SECONDS", CONNECT_SECONDS))
+    except ValueError:
+        seconds = CONNECT_SECONDS
+    seconds = seconds if 0 < seconds < float("inf") else CONNECT_SECONDS
+    where = _host_port(address)
+    if where is not None:
+        try:
+            socket.create_connection(where, timeout=min(5.0, seconds)).close()
+        except TimeoutError:
+            _unreachable(f"no answer from {address} within {min(5.0, seconds):g} s")
+        except OSError as err:
+            _unreachable(f"{address}: {err.strerror or type(err).__name__}")
+    env = {**os.environ, "RAY_BACKEND_LOG_LEVEL": "fatal"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=seconds, env=env
+        )
+    except subprocess.TimeoutExpired:
+        _unreachable(f"no answer from {address} within {seconds:g} s")
+    if done.returncode != 0:
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        _unreachable(lines[-1] if lines else f"the probe of {address} exited with {done.returncode}")
+    _REACHED.add(address)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host:port`` or ``ray://host:port``; None for ``auto`` and the like."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def _unreachable(reason: str) -> NoReturn:
+    raise RCStatError(f"cannot start or reach Ray ({reason})", option="ray_address")
+
+
 def require_ray():
     """``ray`` (with Ray Data), or one clear line saying how to get it."""
     try:
@@ -140,6 +203,8 @@ def _ray_map(factory: Factory, items: list, workers: Workers) -> Iterator[Any]:
     _quiet()
     started = False
     if not ray.is_initialized():
+        if workers.address:
+            reach(workers.address)
         options = (
             {"address": workers.address} if workers.address else {"num_cpus": workers.count * workers.threads}
         )

@@ -176,6 +176,15 @@ def test_the_real_model_on_two_workers_equals_one_process(cluster, one_thread, t
     assert one.read_bytes() == two.read_bytes() and len(ids(one)) == 3
 
 
+def test_a_running_cluster_is_reached_at_its_address(cluster) -> None:
+    """The address check (a connection from a child process, issue 30) passes a cluster that is there."""
+    from rcstat.distributed import _REACHED, reach
+
+    address = ray.get_runtime_context().gcs_address
+    reach(address)
+    assert address in _REACHED
+
+
 def test_map_items_keeps_the_order_and_raises_what_one_process_raises(cluster) -> None:
     def square():
         return lambda x: x * x

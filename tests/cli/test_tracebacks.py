@@ -75,3 +75,50 @@ def test_a_ray_address_with_no_cluster_is_one_line(tiny_checkpoint, tmp_path, ca
     line = fail([*argv, "--ray-address", "auto"], capsys, alone=False)
     assert line.startswith("rcstat: error: cannot start or reach Ray (") and line.endswith("(--ray-address)")
     assert not Path(tmp_path / "o.jsonl").exists()
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (as a firewall or a proxy can)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    yield server
+    server.close()
+
+
+def closed_port() -> int:
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def test_an_unreachable_ray_address_is_one_line_within_seconds(
+    silent_port, tiny_checkpoint, tmp_path, capsys, monkeypatch
+) -> None:
+    """Ray's own retries last minutes on an address that does not answer: rcstat gives up in seconds
+    (RCSTAT_RAY_CONNECT_SECONDS) and at once on a refused connection, before the corpus is touched."""
+    import time
+
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RCSTAT_RAY_CONNECT_SECONDS", "3")
+    data = write_jsonl(tmp_path / "c.jsonl", [{"id": 1, "query": "Who?", "context": "Ada wrote it."}])
+    out = tmp_path / "o.jsonl"
+    argv = ["attribute", "--data", data, "--output", str(out), "--model", tiny_checkpoint]
+    silent = f"127.0.0.1:{silent_port.getsockname()[1]}"
+    for address, reason in [
+        (silent, f"no answer from {silent} within 3 s"),
+        (f"127.0.0.1:{closed_port()}", "Connection refused"),
+    ]:
+        start = time.monotonic()
+        line = fail([*argv, "--ray-address", address], capsys)
+        assert time.monotonic() - start < 10
+        assert line.startswith("rcstat: error: cannot start or reach Ray (") and reason in line, line
+        assert line.endswith("(--ray-address)") and not out.exists()
+        assert [p.name for p in tmp_path.iterdir() if p.suffix == ".jsonl"] == ["c.jsonl"]

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictInt, StrictStr, ValidationError, model_validator
 
 from rcstat.attribution.scoring import Scoring
-from rcstat.distributed import HERE, Workers, map_items, require_ray
+from rcstat.distributed import HERE, Workers, map_items, reach, require_ray
 from rcstat.errors import RCStatError
 from rcstat.io import dumps, read_numbered, same_file, schema_reason, source_name, write_atomic
 from rcstat.models.loading import ModelSource
@@ -199,6 +199,8 @@ def attribute_corpus(
     if workers.on_ray:
         require_ray()  # one line when the extra is missing
         source.check()  # a model that cannot load fails here, not in every worker
+        if workers.address:
+            reach(workers.address)  # a cluster that does not answer: one line within seconds
     factory = AttributorFactory(source, scoring, profile, granularity)
     items = read_corpus(data)
     out = Output(output)
