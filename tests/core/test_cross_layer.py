@@ -47,7 +47,7 @@ def test_the_whole_cache_keeps_its_share_ranked_across_layers(family: str, ratio
 
 def test_layers_get_different_budgets() -> None:
     model = tiny_model("llama-gqa")
-    press = rc_press(0.6, window_size=WINDOW)  # the default: across layers
+    press = rc_press(0.6, layer_adaptive=True, window_size=WINDOW)
     prefill(model, inputs(n=40), press)
     assert len({round(v, 3) for v in press.kept.values()}) > 1
 

@@ -88,7 +88,7 @@ def test_sliding_window_layers_decode_as_the_model_does_and_stay_whole() -> None
         model.get_decoder()(input_ids=context, past_key_values=cache)
     want, _ = greedy(model, cache, question, CONTEXT, STEPS)
     record = record_prefill(model, context)
-    compressed = replay(record, rc_press(0.5, window_size=4))
+    compressed = replay(record, rc_press(0.5, layer_adaptive=True, window_size=4))
     sliding = [la.module.is_sliding for la in record.layers]
     assert [mask is None for mask, s in zip(compressed.masks, sliding, strict=True) if s] == [True] * sum(
         sliding

@@ -40,7 +40,7 @@ def test_a_gathering_press_keeps_exactly_its_sinks_and_recent_tokens() -> None:
 def test_a_masking_press_keeps_what_it_did_not_mask() -> None:
     record = _record("llama-gqa")
     keys, _ = _parts(record)
-    compressed = replay(record, rc_press(0.6, window_size=8))
+    compressed = replay(record, rc_press(0.6, layer_adaptive=True, window_size=8))
     for layer, mask in zip(kept_entries(compressed, keys), compressed.masks, strict=True):
         expected = torch.ones_like(layer)
         if mask is not None:

@@ -280,7 +280,10 @@ def test_repr_is_the_experiment_record() -> None:
     text = repr(RCStatPress(compression_ratio=0.5, window_size=8))
     assert text.startswith("RCStatPress(compression_ratio=0.5, estimator='independent', window_size=8")
     assert "_layers" not in text
-    assert repr(rc_press(0.5)).startswith("CrossLayerPress(press=RCStatPress(compression_ratio=0.0")
+    assert repr(rc_press(0.5)) == "AutoRCPress(compression_ratio=0.5, min_kv_heads=16, scorer_options={})"
+    assert repr(rc_press(0.5, layer_adaptive=True)).startswith(
+        "CrossLayerPress(press=RCStatPress(compression_ratio=0.0"
+    )
     assert repr(rc_press(0.5, layer_adaptive=False)).startswith(
         "AdaKVPress(press=RCStatPress(compression_ratio=0.5"
     )

@@ -30,7 +30,7 @@ from transformers import DynamicCache
 
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import record_prefill, replay
-from rcstat.presses import CrossLayerPress, RCStatPress, ThresholdPress, rc_press
+from rcstat.presses import AutoRCPress, CrossLayerPress, RCStatPress, ThresholdPress, rc_press
 from tests.helpers import greedy, tiny_model
 
 CONTEXT, QUESTION, STEPS = 40, 5, 4
@@ -38,7 +38,9 @@ CONTEXT, QUESTION, STEPS = 40, 5, 4
 PRESSES = {
     "none": lambda: None,
     "rcstat-adaptive": lambda: rc_press(0.5, layer_adaptive=False, window_size=8),
-    "rcstat-cross-layer": lambda: rc_press(0.5, window_size=8),
+    "rcstat-cross-layer": lambda: rc_press(0.5, layer_adaptive=True, window_size=8),
+    "rcstat-auto-few": lambda: rc_press(0.5, window_size=8),  # FillPress: 6 KV heads in all
+    "rcstat-auto-many": lambda: AutoRCPress(0.5, min_kv_heads=1, scorer_options={"window_size": 8}),
     "rcstat-fill": lambda: CrossLayerPress(
         RCStatPress(window_size=8, above_null=True), 0.5, also=KeyDiffPress()
     ),
@@ -160,12 +162,12 @@ def test_kept_shares_per_head_average_to_the_layers() -> None:
     record = record_prefill(
         model, torch.randint(3, 128, (1, CONTEXT), generator=torch.Generator().manual_seed(5))
     )
-    for press in (rc_press(0.5, window_size=8), ThresholdPress(RCStatPress(window_size=8), 0.5), None):
+    for press in (rc_press(0.5, layer_adaptive=True, window_size=8), ThresholdPress(RCStatPress(window_size=8), 0.5), None):
         compressed = replay(record, press)
         per_head = compressed.kept_per_head()
         assert [sum(h) / len(h) for h in per_head] == pytest.approx(compressed.kept_per_layer())
         assert len(per_head[0]) == model.config.num_key_value_heads
-    assert len({tuple(h) for h in replay(record, rc_press(0.5, window_size=8)).kept_per_head()}) > 1
+    assert len({tuple(h) for h in replay(record, rc_press(0.5, layer_adaptive=True, window_size=8)).kept_per_head()}) > 1
 
 
 def test_every_press_replays_on_gemma3_with_each_layer_its_own_rope() -> None:

@@ -11,6 +11,8 @@ from rcstat.lazy import exports
 __all__ = [
     "FULL_CACHE",
     "PRESSES",
+    "AutoRCPress",
+    "FillPress",
     "RCStatPress",
     "RCZipPress",
     "ThresholdPress",
@@ -27,6 +29,8 @@ __getattr__, __dir__ = exports(
         "parse_presses": "rcstat.presses.registry",
         "RCStatPress": "rcstat.presses.rcstat_press",
         "CrossLayerPress": "rcstat.presses.cross_layer_press",
+        "AutoRCPress": "rcstat.presses.auto_press",
+        "FillPress": "rcstat.presses.fill_press",
         "RCZipPress": "rcstat.presses.rczip_press",
         "ThresholdPress": "rcstat.presses.threshold_press",
         "rc_press": "rcstat.presses.factory",

@@ -133,7 +133,7 @@ def _union(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.maximum(_ranks(first), _ranks(second))
 
 
-def _percentiles(scores: torch.Tensor) -> torch.Tensor:
+def head_percentiles(scores: torch.Tensor) -> torch.Tensor:
     """Each entry's rank within its head over the head's entries, in ``[0, 1)``; ``+inf`` kept."""
     ranks = scores.argsort(dim=-1).argsort(dim=-1).float() / scores.shape[-1]
     return ranks.masked_fill(torch.isposinf(scores), float("inf"))
@@ -151,4 +151,4 @@ def _as_scored(scores: torch.Tensor) -> torch.Tensor:
 
 # how CrossLayerPress's two scorers share one budget: what each layer's second scores become (the
 # first scorer's +inf already kept), then how the two flattened sets of scores combine
-COMBINE = {"fill": (_percentiles, _fill), "union": (_as_scored, _union)}
+COMBINE = {"fill": (head_percentiles, _fill), "union": (_as_scored, _union)}

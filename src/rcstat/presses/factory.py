@@ -6,6 +6,7 @@ from kvpress import AdaKVPress, BasePress
 
 from rcstat.errors import RCStatError
 from rcstat.options import check_number
+from rcstat.presses.auto_press import AutoRCPress
 from rcstat.presses.cross_layer_press import CrossLayerPress
 from rcstat.presses.rcstat_press import RCStatPress
 from rcstat.presses.threshold_press import ThresholdPress
@@ -17,15 +18,18 @@ def rc_press(
     compression_ratio: float = 0.0,
     *,
     threshold: float | None = None,
-    layer_adaptive: bool = True,
+    layer_adaptive: bool | None = None,
     head_adaptive: bool = True,
     head_floor: float = HEAD_FLOOR,
     **scorer_options,
 ) -> BasePress:
-    """The RC press for a budget: a ratio ranked across every layer and head (``layer_adaptive``, the
-    default: :class:`CrossLayerPress`, chosen on development data, docs/method.md §3), across the heads
-    of each layer (``layer_adaptive=False``: ``AdaKVPress`` with a ``head_floor``) or per head (both
-    false: the bare scorer); or a ``threshold`` τ for every layer and head.
+    """The RC press for a budget. A ratio: by default the recipe the model's structure calls for
+    (:class:`AutoRCPress`: RC ranked across every layer and head on a model whose compressed layers
+    hold many KV heads, :class:`FillPress` on one with few; chosen on development data,
+    docs/method.md §3); ranked across every layer and head on any model (``layer_adaptive=True``:
+    :class:`CrossLayerPress`); across the heads of each layer (``layer_adaptive=False``:
+    ``AdaKVPress`` with a ``head_floor``) or per head (``layer_adaptive=False, head_adaptive=False``:
+    the bare scorer). Or a ``threshold`` τ for every layer and head.
 
     ``scorer_options`` go to :class:`RCStatPress` (``estimator``, ``window_size``, ``sink_tokens``,
     ``gqa_reduce``, ``pooling``).
@@ -34,6 +38,8 @@ def rc_press(
         if compression_ratio:
             raise RCStatError("give a compression ratio or a threshold, not both", option="threshold")
         return ThresholdPress(RCStatPress(**scorer_options), threshold)
+    if layer_adaptive is None:
+        return AutoRCPress(compression_ratio, scorer_options=scorer_options)
     if layer_adaptive:
         return CrossLayerPress(RCStatPress(**scorer_options), compression_ratio)
     scorer = RCStatPress(compression_ratio=compression_ratio, **scorer_options)

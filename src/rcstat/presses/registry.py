@@ -57,6 +57,12 @@ def _fill(ratio: float):
     return CrossLayerPress(RCStatPress(above_null=True), ratio, also=KeyDiffPress())
 
 
+def _head_fill(ratio: float):
+    from rcstat.presses.fill_press import FillPress
+
+    return FillPress(ratio)
+
+
 def _rczip(ratio: float):
     from rcstat.presses.rczip_press import RCZipPress
 
@@ -93,7 +99,17 @@ class PressSpec:
 
 PRESSES: dict[str, PressSpec] = {
     "rcstat": PressSpec(
-        _rc(), "RC, one threshold ranked across every layer and head", _rc_scorer, scope="model"
+        _rc(),
+        "RC, its recipe read from the model: ranked across every layer and head where the compressed "
+        "layers hold many KV heads, rcstat-head-fill where they hold few",
+        _rc_scorer,
+        scope="model",
+    ),
+    "rcstat-cross-layer": PressSpec(
+        _rc(layer_adaptive=True),
+        "RC, one threshold ranked across every layer and head",
+        _rc_scorer,
+        scope="model",
     ),
     "rcstat-layer": PressSpec(
         _rc(layer_adaptive=False),
@@ -105,6 +121,10 @@ PRESSES: dict[str, PressSpec] = {
     "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
     "rcstat-fill": PressSpec(
         _fill, "RC where it rises above its head's null level, KeyDiff's key diversity for the rest"
+    ),
+    "rcstat-head-fill": PressSpec(
+        _head_fill,
+        "the same within each head, every head keeping the same share, RC's signal capped at half of it",
     ),
     "snapkv": PressSpec(_scorer("SnapKVPress"), "SnapKV", _scorer("SnapKVPress")),
     "adakv": PressSpec(_over("AdaKVPress", "SnapKVPress"), "AdaKV over SnapKV", _scorer("SnapKVPress")),
