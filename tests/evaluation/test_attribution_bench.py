@@ -171,6 +171,22 @@ def test_distractors_reach_the_length_and_the_gold_follows_its_chunk() -> None:
     assert with_distractors(pool[:1], pool, Words(), tokens=5)[0].depth is None
 
 
+def test_a_length_the_file_cannot_fill_is_refused() -> None:
+    """Issue 30: --context-tokens beyond what the file's passages hold was run and recorded as asked."""
+    from rcstat.errors import RCStatError
+    from rcstat.evaluation.attribution.data import Example, Loaded, Target
+    from rcstat.evaluation.attribution.longcontext import long_contexts
+    from tests.helpers import Words
+
+    target = (Target(0, 1, frozenset({0})),)
+    pool = [Example("q", ("w " * 40,), "r", target), Example("p", ("v " * 5,), "r", target)]
+    loaded = Loaded(pool, pool=pool, name="d.jsonl")  # 43 and 8 tokens: 51 in all
+    with pytest.raises(RCStatError, match=r"d\.jsonl: its passages fill at most 51 context tokens per"):
+        long_contexts(loaded, Words(), 52)
+    filled = long_contexts(loaded, Words(), 51)
+    assert [e.context_tokens for e in filled.examples] == [51, 51] and filled.context_tokens == 51
+
+
 def test_at2_regression_recovers_known_weights_and_features_match_eager_attention() -> None:
     from rcstat.evaluation.attribution.at2 import fit_weights, head_features
 

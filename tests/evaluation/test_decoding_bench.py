@@ -141,5 +141,5 @@ def test_bench_decoding_refuses_bad_input_in_one_line(
     extra, message, tiny_checkpoint, tmp_path, capsys
 ) -> None:
     data = write_jsonl(tmp_path / "rows.jsonl", [{"context": FACTS * 6, "question": "Repeat it."}])
-    argv = ["bench", "decoding", "--data", data, "--model", tiny_checkpoint, *extra]
+    argv = ["bench", "decoding", "--data", data, "--model", tiny_checkpoint, "--max-new-tokens", "12", *extra]
     assert message in fail(argv, capsys, alone=False)

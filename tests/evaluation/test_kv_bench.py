@@ -145,15 +145,17 @@ def test_built_in_tasks_without_the_haystack_say_how_to_fetch_it(tmp_path, monke
 
 @pytest.mark.realmodel
 def test_context_longer_than_the_model_allows_is_refused_before_any_work(tmp_path, capsys) -> None:
+    """With --strict (without it, the sample is skipped and reported: tests/cli/test_too_long.py)."""
     data = tmp_path / "long.jsonl"
     rows = [
         {"context": "short context here.", "question": "q?", "answers": ["a"]},
         {"context": "word " * 9000, "question": "q?", "answers": ["a"]},
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    assert cli.main(["bench", "kv", "--data", str(data), "--press", "rcstat", "--format", "json"]) == 2
+    argv = ["bench", "kv", "--data", str(data), "--press", "rcstat", "--format", "json", "--strict"]
+    assert cli.main(argv) == 2
     captured = capsys.readouterr()
-    assert "sample 2 needs" in captured.err and "the model allows 8192" in captured.err
+    assert f"{data}:2: needs " in captured.err and "the model allows 8192" in captured.err
     assert captured.out == ""
 
 

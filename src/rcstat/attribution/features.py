@@ -69,6 +69,12 @@ def _prompt(tokenizer, context: str, query: str) -> tuple[str, int]:
     return head + context + tail, len(head)
 
 
+def sequence_length(tokenizer, context: str | list[str], query: str, response: str) -> int:
+    """Tokens of the sequence :func:`build_task` lays out for a given response (no model needed)."""
+    prompt, _ = _prompt(tokenizer, format_context(context)[0], query)
+    return sum(len(tokenizer(text, add_special_tokens=False).input_ids) for text in (prompt, response))
+
+
 def build_task(
     model,
     tokenizer,

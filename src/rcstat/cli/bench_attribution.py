@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
         command=args.argv,
         workers=workers(args),
     )
-    loaded = bench.read()  # a bad data file fails before the model loads
-    name, model, tokenizer = load(model_source(args))
+    source = model_source(args)
+    loaded = bench.read(source)  # a bad data file, or a length it cannot fill, fails before the model loads
+    name, model, tokenizer = load(source)
     result = run_bench(model, tokenizer, name, bench, loaded, progress)
     if args.output:
         write_atomic(Path(args.output), (dumps(result) + "\n").encode())

@@ -40,32 +40,30 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     from pathlib import Path
 
-    from rcstat.evaluation.attribution.citations import run_citation_bench, summarise_citations
+    from rcstat.evaluation.attribution.citations import run as run_bench
     from rcstat.evaluation.attribution.data import load_examples
-    from rcstat.evaluation.provenance import git_commit
     from rcstat.io import write_atomic
     from rcstat.render.text import citations_table
 
     check_output(args.output)
     loaded = load_examples(args.dataset, args.data, args.limit, args.skip, args.strict)
     name, model, tokenizer = load(model_source(args))
-    how = scoring(args)
-    records = run_citation_bench(
-        model, tokenizer, loaded.examples, args.margin, how, progress(len(loaded.examples), "examples")
+    result = run_bench(
+        model,
+        tokenizer,
+        loaded,
+        args.margin,
+        scoring(args),
+        args.strict,
+        progress,
+        {
+            "model": name,
+            "dataset": args.dataset,
+            "data": str(args.data),
+            "skip": args.skip,
+            "command": "rcstat " + shlex.join(args.argv),
+        },
     )
-    result = {
-        "model": name,
-        "dataset": args.dataset,
-        "data": str(args.data),
-        "skip": args.skip,
-        "examples": len(loaded.examples),
-        **loaded.record(),
-        "scoring": repr(how),
-        "commit": git_commit(),
-        "command": "rcstat " + shlex.join(args.argv),
-        "results": summarise_citations(records, args.margin),
-        "records": records,
-    }
     if args.output:
         write_atomic(Path(args.output), (dumps(result) + "\n").encode())
         say(f"wrote {args.output}")

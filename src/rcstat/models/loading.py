@@ -67,6 +67,10 @@ class ModelSource:
         device = pick_device(self.device)
         return load_model(self.name, dtype=pick_dtype(self.dtype, device), device=device)
 
+    def tokenizer(self):
+        """The tokenizer alone (no weights load), for checks before the model loads."""
+        return load_tokenizer(self.name)
+
     @classmethod
     def of(cls, model) -> ModelSource:
         """The source that loads ``model`` again in its dtype, on the loading machine's GPU if any."""
@@ -90,7 +94,21 @@ def load_model(
     Any Hugging Face model id or local checkpoint directory works; failures (no such path, no
     network, not a causal LM) raise :class:`RCStatError` with a one-line reason.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    source = _checked(name_or_path)
+    tokenizer = load_tokenizer(source)
+    kwargs = {"dtype": dtype}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    with _clear_errors(source):
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    return model.to(device).eval(), tokenizer
+
+
+def load_tokenizer(name_or_path: str | None = None):
+    """The tokenizer of :func:`load_model`'s model, alone; failures as one-line :class:`RCStatError`."""
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -98,13 +116,8 @@ def load_model(
     # tokenizer's own "will result in indexing errors" warning would come first and say less.
     hf_logging.get_logger("transformers.tokenization_utils_base").setLevel(hf_logging.ERROR)
     source = _checked(name_or_path)
-    kwargs = {"dtype": dtype}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
     with _clear_errors(source):
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    return model.to(device).eval(), tokenizer
+        return AutoTokenizer.from_pretrained(source)
 
 
 def check_model(name_or_path: str | None) -> None:

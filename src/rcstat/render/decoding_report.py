@@ -88,6 +88,10 @@ def markdown(meta: dict, rows: Sequence[dict]) -> str:
                 f"| {t['config']} | {t['seconds_per_token']:.4f} | "
                 f"{t['last_quarter_seconds_per_token']:.4f} | {t['ratio_to_transformers']:.2f} |"
             )
+    skipped = meta.get("skipped") or []
+    if skipped:
+        lines += ["", f"Skipped records of the data ({len(skipped)}):", ""]
+        lines += [f"- record {s['record']}: {s['reason']}" for s in skipped]
     lines += ["", NOTE]
     return "\n".join(lines) + "\n"
 

@@ -179,7 +179,7 @@ def attribution_bench_table(result: dict) -> str:
     """An attribution benchmark run (its record with ``results``): one markdown row per method."""
     lines = [
         f"model {result['model']}, {result['dataset']} {result['data']}: {result['examples']} examples, "
-        f"top-{result['top_k']} heads",
+        f"top-{result['top_k']} heads{_held(result)}",
         "| method | top-1 accuracy | 95% CI | n | log-prob drop @1 | @3 | s / example |",
         "|---|---:|---|---:|---:|---:|---:|",
     ]
@@ -191,6 +191,14 @@ def attribution_bench_table(result: dict) -> str:
             f"{drops[1]} | {r['seconds_per_example']:.2f} |"
         )
     return "\n".join(lines + skipped_line(result))
+
+
+def _held(result: dict) -> str:
+    """The context lengths a long-context run held, beside the one asked (none asked: nothing)."""
+    if not result.get("context_tokens") or not result.get("context_tokens_range"):
+        return ""
+    low, high = result["context_tokens_range"]
+    return f", contexts of {low}–{high} tokens ({result['context_tokens']} asked)"
 
 
 def citations_table(result: dict) -> str:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import choose, sentence_scores
 from rcstat.attribution.scoring import Scoring
-from rcstat.evaluation.attribution.data import Example
+from rcstat.evaluation.attribution.data import Example, Loaded
 from rcstat.evaluation.intervals import wilson
+from rcstat.evaluation.provenance import git_commit
 
 
 def sentence_gold(example: Example, start: int, end: int) -> frozenset[int]:
@@ -81,3 +82,31 @@ def run_citation_bench(
         if progress:
             progress(index + 1, len(examples))
     return records
+
+
+def run(
+    model,
+    tokenizer,
+    loaded: Loaded,
+    margins: Sequence[float],
+    scoring: Scoring | None = None,
+    strict: bool = False,
+    progress: Callable[[int, str], Callable[[int, int], None]] | None = None,
+    meta: dict | None = None,
+) -> dict:
+    """``rcstat bench citations``: the examples too long for the model skipped and reported, the rest
+    cited at every margin; the run's record (``meta`` first, then the data's, ``results``, ``records``).
+    ``progress(total, unit)`` makes the callback told ``(done, total)`` as examples finish."""
+    scoring = scoring or Scoring()
+    loaded = loaded.fitting(model, tokenizer, strict)
+    update = progress(len(loaded.examples), "examples") if progress else None
+    records = run_citation_bench(model, tokenizer, loaded.examples, margins, scoring, update)
+    return {
+        **(meta or {}),
+        "examples": len(loaded.examples),
+        **loaded.record(),
+        "scoring": repr(scoring),
+        "commit": git_commit(),
+        "results": summarise_citations(records, margins),
+        "records": records,
+    }

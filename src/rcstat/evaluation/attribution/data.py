@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +55,7 @@ class Example:
     targets: tuple[Target, ...]
     context_tokens: int | None = None
     depth: float | None = None
+    record: int = field(default=0, compare=False)  # its (first) line in the data file
 
 
 def strip_annotations(text: str) -> tuple[str, list[tuple[int, int, int]]]:
@@ -111,6 +112,21 @@ class Loaded:
     skipped: list[Skipped] = field(default_factory=list)
     recovered: int = 0
     pool: list[Example] = field(default_factory=list)  # every example of the file (distractors' source)
+    name: str = ""  # the data file, as messages name it
+    context_tokens: int | None = None  # the examples were given distractors to about this length
+
+    def fitting(self, model, tokenizer, strict: bool = False) -> Loaded:
+        """These examples but those too long for ``model`` (context, query and response as one
+        sequence), each skipped and reported (:func:`rcstat.evaluation.fit.fitting`)."""
+        from rcstat.attribution.features import sequence_length
+        from rcstat.evaluation.fit import fitting, model_limit
+
+        needed = [sequence_length(tokenizer, list(e.chunks), e.query, e.response) for e in self.examples]
+        records = [e.record for e in self.examples]
+        kept, skipped = fitting(
+            self.examples, needed, model_limit(model), self.name, strict, records, "example"
+        )
+        return replace(self, examples=kept, skipped=sorted([*self.skipped, *skipped], key=lambda s: s.record))
 
     def record(self) -> dict:
         """What a run's results say about the data."""
@@ -178,7 +194,7 @@ def load_examples(
             f"{source_name(path)}: no attributable example in {dataset} format "
             f"({len(loaded.skipped)} records skipped; see {URLS[dataset]})"
         )
-    loaded.pool = loaded.examples
+    loaded.pool, loaded.name = loaded.examples, source_name(path)
     loaded.examples = loaded.examples[skip:]
     if not loaded.examples:
         raise RCStatError(f"{source_name(path)}: no example left after skipping {skip}", option="skip")
@@ -188,6 +204,7 @@ def load_examples(
 
 def _verigran(records: Records[VeriGranRecord]) -> Loaded:
     grouped: dict[tuple, list[Target]] = {}
+    first: dict[tuple, int] = {}  # each example's first line
     recovered = 0
     for number, row in records.rows:
         response, spans = strip_annotations(row.summary)
@@ -201,8 +218,10 @@ def _verigran(records: Records[VeriGranRecord]) -> Loaded:
             records.skip(number, "no annotation in its chunk names one of its passages")
             continue
         recovered += fixed
-        grouped.setdefault((row.question, tuple(row.passages), response), []).append(Target(at, end, gold))
-    examples = [Example(q, chunks, r, tuple(targets)) for (q, chunks, r), targets in grouped.items()]
+        key = (row.question, tuple(row.passages), response)
+        first.setdefault(key, number)
+        grouped.setdefault(key, []).append(Target(at, end, gold))
+    examples = [Example(*key, tuple(targets), record=first[key]) for key, targets in grouped.items()]
     return Loaded(examples, records.done(), recovered)
 
 
@@ -219,5 +238,5 @@ def _quotesum(records: Records[QuoteSumRecord]) -> Loaded:
             records.skip(number, "no annotated span of its summary names a non-empty source")
             continue
         titled = tuple(f"(Title: {getattr(row, f'title{n}')}) {getattr(row, f'source{n}')}" for n in kept)
-        examples.append(Example(row.question, titled, response, targets))
+        examples.append(Example(row.question, titled, response, targets, record=number))
     return Loaded(examples, records.done())

@@ -5,7 +5,7 @@ own chunks, in their order and together, and gets passages of the file's other e
 fixed seed, never one of its own chunks) until its chunks hold about ``tokens`` tokens; its own
 chunks go in at a depth that cycles over :data:`DEPTHS` from example to example (0: first, 1: last),
 and the gold indices follow them. An example already longer than ``tokens`` gets no distractor (and
-no depth).
+no depth). :func:`long_contexts` refuses a length the file's passages cannot fill.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rcstat.evaluation.attribution.data import Example, Target
+from rcstat.errors import RCStatError
+from rcstat.evaluation.attribution.data import Example, Loaded, Target
 
 DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -49,3 +50,17 @@ def with_distractors(
         targets = tuple(Target(t.start, t.end, frozenset(g + at for g in t.gold)) for t in example.targets)
         out.append(replace(example, chunks=chunks, targets=targets, context_tokens=used, depth=depth))
     return out
+
+
+def long_contexts(loaded: Loaded, tokenizer, tokens: int, seed: int = 0) -> Loaded:
+    """``loaded`` with its examples at about ``tokens`` context tokens (:func:`with_distractors`);
+    refused when the file's passages cannot fill that much (every example draws on all of them, so
+    then none reaches it)."""
+    examples = with_distractors(loaded.examples, loaded.pool, tokenizer, tokens, seed)
+    held = [e.context_tokens or 0 for e in examples]
+    if min(held) < tokens:
+        raise RCStatError(
+            f"{loaded.name}: its passages fill at most {max(held)} context tokens per example, not {tokens}",
+            option="context_tokens",
+        )
+    return replace(loaded, examples=examples, context_tokens=tokens)

@@ -50,9 +50,16 @@ class AttributionBench:
         if self.context_tokens is not None:
             check_number("context_tokens", self.context_tokens, low=1, integer=True)
 
-    def read(self) -> Loaded:
-        """The examples (before any model loads, so a bad file fails at once), and what was skipped."""
-        return load_examples(self.dataset, self.data, self.limit, self.skip, self.strict)
+    def read(self, source=None) -> Loaded:
+        """The examples (before any model loads, so a bad file fails at once), and what was skipped;
+        with ``context_tokens`` and a :class:`~rcstat.models.loading.ModelSource`, its tokenizer
+        gives them their distractors (a length the file cannot fill fails here too)."""
+        loaded = load_examples(self.dataset, self.data, self.limit, self.skip, self.strict)
+        if self.context_tokens and source is not None:
+            from rcstat.evaluation.attribution.longcontext import long_contexts
+
+            loaded = long_contexts(loaded, source.tokenizer(), self.context_tokens, self.seed)
+        return loaded
 
 
 def run(
@@ -69,11 +76,12 @@ def run(
     from rcstat.attribution.profile import HeadProfile
     from rcstat.evaluation.attribution.bench import run_attribution_bench, summarise
 
-    examples = loaded.examples
-    if bench.context_tokens:
-        from rcstat.evaluation.attribution.longcontext import with_distractors
+    if bench.context_tokens and loaded.context_tokens != bench.context_tokens:
+        from rcstat.evaluation.attribution.longcontext import long_contexts
 
-        examples = with_distractors(examples, loaded.pool, tokenizer, bench.context_tokens, bench.seed)
+        loaded = long_contexts(loaded, tokenizer, bench.context_tokens, bench.seed)
+    loaded = loaded.fitting(model, tokenizer, bench.strict)  # too long for the model: skipped, reported
+    examples = loaded.examples
     from rcstat.evaluation.attribution.at2 import HeadWeights
 
     profile = HeadProfile.load(bench.profile) if bench.profile else None
@@ -112,7 +120,9 @@ def run(
     }
     firsts = [r for r in records if r["target"] == 0]  # one per example
     peaks = [r["pass_peak_bytes"] for r in firsts if r["pass_peak_bytes"] is not None]
-    meta["context_tokens_mean"] = sum(r["context_tokens"] for r in firsts) / len(firsts) if firsts else None
+    held = [r["context_tokens"] for r in firsts]  # what each example got, whatever was asked
+    meta["context_tokens_mean"] = sum(held) / len(held) if held else None
+    meta["context_tokens_range"] = [min(held), max(held)] if held else None
     meta["pass_peak_mib_mean"] = sum(peaks) / len(peaks) / 2**20 if peaks else None
     meta["pass_seconds_mean"] = sum(r["pass_seconds"] for r in firsts) / len(firsts) if firsts else None
     forward = [r["forward_seconds"] for r in firsts if r["forward_seconds"] is not None]

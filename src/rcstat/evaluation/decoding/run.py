@@ -101,12 +101,32 @@ def run(
     from rcstat.evaluation.decoding.bench import run_decoding_bench
     from rcstat.evaluation.decoding.summary import summarise
     from rcstat.evaluation.decoding.timing import time_per_token
+    from rcstat.evaluation.fit import fitting, merged, model_limit
     from rcstat.kv.generate import prompt_ids
 
     samples = bench.samples(tokenizer, read[0])
     if not samples:
         raise RCStatError("no sample to run", option="data")
     config = bench.config()
+    # before any work: a sample too long for the model is skipped and reported; a timing that
+    # would run past the model's length is refused
+    limit = model_limit(model)
+    prompts = [int(prompt_ids(model, tokenizer, s.context, s.question).shape[0]) for s in samples]
+    kept, too_long = fitting(
+        list(zip(samples, prompts, strict=True)),
+        [n + config.max_new_tokens for n in prompts],
+        limit,
+        bench.describe(),
+        bench.strict,
+        [s.record for s in samples],
+    )
+    samples = [sample for sample, _ in kept]
+    if bench.timing_tokens and limit and kept[0][1] + bench.timing_tokens > limit:
+        raise RCStatError(
+            f"timing {bench.timing_tokens} tokens after the first sample's prompt ({kept[0][1]} tokens) "
+            f"needs {kept[0][1] + bench.timing_tokens} positions; the model allows {limit}",
+            option="timing_tokens",
+        )
     log = Path(bench.output) / "log.jsonl" if bench.output else None
     update = progress(len(samples), "samples") if progress else None
     records = run_decoding_bench(
@@ -125,7 +145,7 @@ def run(
         "torch_threads": torch.get_num_threads(),
         "options": {k: v for k, v in asdict(bench).items() if k not in ("command", "workers")},
         "workers": bench.workers.describe(),
-        "skipped": [{"record": s.record, "reason": s.reason} for s in read[1]],
+        "skipped": merged(read[1], too_long),
         "results": summarise(config, records),
         "timing": timing,
         "memory_first_sample": {

@@ -142,13 +142,7 @@ def run_kv_bench(
     limit = getattr(model.config, "max_position_embeddings", None)
     encoded = []  # tokenize and check every sample before any work, so a bad one fails at once
     for number, sample in enumerate(samples, start=1):
-        budget = min(sample.max_new_tokens or config.max_new_tokens, config.max_new_tokens)
-        context = sample.context + "\n" + sample.question if config.query_aware else sample.context
-        question = "" if config.query_aware else sample.question
-        inputs = pipe.preprocess(
-            context, [question], answer_prefix=sample.answer_prefix, max_context_length=10**9
-        )
-        context_ids, question_ids = inputs["context_ids"], inputs["questions_ids"][0]
+        context_ids, question_ids, budget = _encode(pipe, config, sample)
         total = context_ids.shape[1] + question_ids.shape[1] + budget
         if limit and total > limit:
             raise RCStatError(f"sample {number} needs {total} tokens; the model allows {limit}")
@@ -166,6 +160,29 @@ def run_kv_bench(
         progress=progress,
         workers=workers,
     )
+
+
+def needed_tokens(model, tokenizer, samples: Sequence[Sample], config: Config) -> list[int]:
+    """The positions each sample takes: its context, its question and its budget of new tokens."""
+    from transformers import pipeline
+
+    pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
+    needed = []
+    for sample in samples:
+        context_ids, question_ids, budget = _encode(pipe, config, sample)
+        needed.append(int(context_ids.shape[1] + question_ids.shape[1]) + budget)
+    return needed
+
+
+def _encode(pipe, config: Config, sample: Sample):
+    """``(context_ids, question_ids, budget)``: a sample as the pipeline lays it out, and its new tokens."""
+    context = sample.context + "\n" + sample.question if config.query_aware else sample.context
+    question = "" if config.query_aware else sample.question
+    inputs = pipe.preprocess(
+        context, [question], answer_prefix=sample.answer_prefix, max_context_length=10**9
+    )
+    budget = min(sample.max_new_tokens or config.max_new_tokens, config.max_new_tokens)
+    return inputs["context_ids"], inputs["questions_ids"][0], budget
 
 
 def _sample_record(model, tokenizer, config: Config, index: int, sample: Sample, *encoded) -> dict:

@@ -98,12 +98,21 @@ def run(
     """
     import torch
 
-    from rcstat.evaluation.kv.bench import Config, run_kv_bench
+    from rcstat.evaluation.fit import fitting, merged, model_limit
+    from rcstat.evaluation.kv.bench import Config, needed_tokens, run_kv_bench
     from rcstat.evaluation.kv.summary import summarise
 
     samples = bench.samples(tokenizer, read[0])
     config = Config.create(
         bench.presses, bench.ratios, bench.query_aware, bench.max_new_tokens, dict(bench.thresholds)
+    )
+    samples, too_long = fitting(  # before any work: a sample too long for the model is skipped, reported
+        samples,
+        needed_tokens(model, tokenizer, samples, config),
+        model_limit(model),
+        bench.describe(),
+        bench.strict,
+        [s.record for s in samples],
     )
     log = Path(bench.output) / "log.jsonl" if bench.output else None
     update = progress(len(samples), "samples") if progress else None
@@ -117,6 +126,6 @@ def run(
         "torch_threads": torch.get_num_threads(),
         "options": {k: v for k, v in asdict(bench).items() if k not in ("command", "workers")},
         "workers": bench.workers.describe(),
-        "skipped": [{"record": s.record, "reason": s.reason} for s in read[1]],
+        "skipped": merged(read[1], too_long),
     }
     return {**meta, "results": summarise(config, records)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +34,7 @@ class Sample:
     max_new_tokens: int | None = None
     task: str = "data"
     evidence: tuple[str, ...] = ()  # the context's sentences that carry the answer (for the oracle)
+    record: int = field(default=0, compare=False)  # its line in the data file (0: built in)
 
     @property
     def key(self) -> str:
@@ -87,7 +88,8 @@ def load_samples(
             row.max_new_tokens,
             row.task,
             tuple(row.evidence),
+            number,
         )
-        for _, row in records.rows
+        for number, row in records.rows
     ]
     return (samples[:limit] if limit else samples), records.skipped
