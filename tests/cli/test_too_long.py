@@ -106,3 +106,23 @@ def test_a_context_length_the_file_cannot_fill_is_refused_before_the_model_loads
     result = json.loads(capsys.readouterr().out)
     low, high = result["context_tokens_range"]
     assert result["context_tokens"] == 20 and 20 <= low <= high
+
+
+def test_generate_past_the_model_length_is_refused_before_the_work(tiny_checkpoint, tmp_path, capsys):
+    context, out = tmp_path / "c.txt", tmp_path / "g.json"
+    context.write_text(FACTS * 2)
+    argv = [
+        "generate",
+        "--context",
+        str(context),
+        "--query",
+        "Repeat it.",
+        "--press",
+        "none",
+        "--model",
+        tiny_checkpoint,
+    ]
+    line = fail(
+        [*argv, "--max-new-tokens", "500", "--format", "json", "--output", str(out)], capsys, alone=False
+    )
+    assert "new tokens need" in line and line.endswith("positions; the model allows 512") and not out.exists()
