@@ -120,6 +120,7 @@ def test_rcstat_press_in_the_kvpress_pipeline_keeps_the_needle(default_model) ->
     press = rc_press(0.5, window_size=16)
     answer = pipe(context + "\n" + question, question="", press=press, max_new_tokens=16)["answer"]
     assert "PELICAN" in answer.upper()
+    assert type(press.chosen).__name__ == "CrossLayerPress"  # 30 layers × 3 KV heads: RC across the model
     inputs = pipe.preprocess(context + "\n" + question, [""], answer_prefix="", max_context_length=10**9)
     n = inputs["context_ids"].shape[1]
     heads = model.config.num_key_value_heads

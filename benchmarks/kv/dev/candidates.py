@@ -11,7 +11,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``rc|keydiff``: RC and KeyDiff's key diversity competing for one budget by their ranks across layers;
 - ``rc>null|keydiff``: RC decides where it has a signal (above its head's null level), KeyDiff's key
   diversity orders the rest (``CrossLayerPress(RCStatPress(above_null=True), also=KeyDiffPress())``);
-- ``rc>null|keydiff-cap``: the same with RC's signal capped at half the kept budget.
+- ``rc>null|keydiff-cap``: the same with RC's signal capped at half the kept budget;
+- ``head:rc>null|keydiff`` / ``head:rc>null|keydiff-cap``: the same two orders within each head, every
+  head keeping the same share (no budget moves between layers: round 6).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -60,6 +62,43 @@ def capped_fill():
     return CappedFill
 
 
+def head_fill(cap: float = 1.0):
+    """The fill order within each head (RC above its null first, then KeyDiff's percentile), every head
+    keeping ``1 − ratio`` of its entries; ``cap``: the share of that budget RC's signal may take."""
+    import torch
+    from kvpress import KeyDiffPress, ScorerPress
+    from kvpress.utils import compute_n_kept
+
+    from rcstat.presses.cross_layer_press import head_percentiles
+    from rcstat.presses.rcstat_press import RCStatPress
+
+    class HeadFill(ScorerPress):
+        def __init__(self, compression_ratio: float) -> None:
+            self.compression_ratio = compression_ratio
+            self.first, self.second = RCStatPress(above_null=True), KeyDiffPress()
+
+        def __repr__(self) -> str:
+            return f"HeadFill(compression_ratio={self.compression_ratio}, cap={cap}, first={self.first!r})"
+
+        def post_init_from_model(self, model) -> None:
+            self.first.post_init_from_model(model)
+            self.second.post_init_from_model(model)
+
+        def score(self, module, hidden_states, keys, values, attentions, kwargs):
+            first = self.first.score(module, hidden_states, keys, values, attentions, kwargs).float()
+            second = self.second.score(module, hidden_states, keys, values, attentions, kwargs).float()
+            rest = head_percentiles(second.masked_fill(torch.isposinf(first), float("inf")))
+            signal = first > 0
+            if cap < 1:
+                k = max(1, int(compute_n_kept(keys.shape[2], self.compression_ratio) * cap))
+                finite = first.masked_fill(torch.isposinf(first), float("-inf"))
+                cut = finite.topk(min(k, finite.shape[-1]), dim=-1).values[..., -1:]
+                signal = torch.isposinf(first) | (signal & (finite >= cut))
+            return torch.where(signal, 1 + first, rest)
+
+    return HeadFill
+
+
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
@@ -90,6 +129,8 @@ def candidates() -> dict:
         "rc>null|keydiff-cap": lambda ratio: capped_fill()(
             RCStatPress(above_null=True), ratio, also=KeyDiffPress()
         ),
+        "head:rc>null|keydiff": lambda ratio: head_fill()(ratio),
+        "head:rc>null|keydiff-cap": lambda ratio: head_fill(0.5)(ratio),
         **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},
     }
 
