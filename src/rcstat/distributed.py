@@ -83,7 +83,9 @@ def map_model(
 CONNECT_SECONDS = 15.0  # how long :func:`reach` waits for a Ray cluster to answer (one answers in 1–2 s)
 _REACHED: set[str] = set()
 _PROBE = """
+import signal
 import sys
+signal.alarm(int(sys.argv[2]))  # ends itself even when the process that started it was killed
 import ray
 try:
     ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -99,6 +101,7 @@ def reach(address: str) -> None:
     retries last minutes and do not see Ctrl-C): a TCP connection first (refused, unroutable), then a
     Ray connection in a child process, killed when :data:`CONNECT_SECONDS` (the environment's
     ``RCSTAT_RAY_CONNECT_SECONDS``) run out or on Ctrl-C. An address reached once is not tried again."""
+    import math
     import os
     import socket
     import subprocess
@@ -122,7 +125,11 @@ def reach(address: str) -> None:
     env = {**os.environ, "RAY_BACKEND_LOG_LEVEL": "fatal"}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=seconds, env=env
+            [sys.executable, "-c", _PROBE, address, str(math.ceil(seconds) + 1)],
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         _unreachable(f"no answer from {address} within {seconds:g} s")
