@@ -41,4 +41,22 @@ if [ -z "${SKIP_8K:-}" ]; then  # SKIP_8K=1: the shorter ones only
   # VeriGran's responses are longer: 7,680 context tokens and its query and response pass the model's 8,192
   slice verigran verigran-71-80-7168 "--skip 70 --limit 10" --context-tokens 7168
 fi
+# Added for issue 28 (every length to 30 examples, the same slices). Each example's distractors and
+# depth follow its position in the run, so the missing examples run on the whole slice's contexts from
+# position FROM on (tail.py); --skip 60 --limit 10 would give examples 61-70 the draws of positions
+# 0-9. --threads is left out: since 24c2785 rcstat refuses it without --workers (it only ever set the
+# threads of Ray actors); OMP_NUM_THREADS=1 above makes the one torch thread. summary.py pools each
+# length's files.
+tail_slice() {  # dataset, name, first position, slice options (the whole slice), then extra options
+  local dataset=$1 name=$2 first=$3 range=$4; shift 4
+  [ -f "$OUT/$name.json" ] && return 0
+  python benchmarks/attribution/long/tail.py "$first" --dataset "$dataset" --data "$DATA/${dataset}_dev.jsonl" \
+    $range --method "$METHODS" --profile benchmarks/attribution/heads-quotesum.json --head-weights "$WEIGHTS" \
+    --output "$OUT/$name.json" "$@" > /dev/null
+}
+[ -z "${SKIP_8K:-}" ] && tail_slice quotesum quotesum-51-70-7680 10 "--skip 40 --limit 30" --context-tokens 7680
+tail_slice quotesum quotesum-61-70-4096 20 "--skip 40 --limit 30" --context-tokens 4096
+tail_slice quotesum quotesum-61-70-2048 20 "--skip 40 --limit 30" --context-tokens 2048
+tail_slice verigran verigran-91-100-4096 20 "--skip 70 --limit 30" --context-tokens 4096
+[ -z "${SKIP_8K:-}" ] && tail_slice verigran verigran-81-100-7168 10 "--skip 70 --limit 30" --context-tokens 7168
 python benchmarks/attribution/long/summary.py
