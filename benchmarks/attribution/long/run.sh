@@ -43,10 +43,10 @@ if [ -z "${SKIP_8K:-}" ]; then  # SKIP_8K=1: the shorter ones only
 fi
 # Added for issue 28 (every length to 30 examples, the same slices). Each example's distractors and
 # depth follow its position in the run, so the missing examples run on the whole slice's contexts from
-# position FROM on (tail.py); --skip 60 --limit 10 would give examples 61-70 the draws of positions
-# 0-9. --threads is left out: since 24c2785 rcstat refuses it without --workers (it only ever set the
-# threads of Ray actors); OMP_NUM_THREADS=1 above makes the one torch thread. summary.py pools each
-# length's files.
+# position FROM on (tail.py; a lower --limit ends the whole slice early, to run it in parts);
+# --skip 60 --limit 10 would give examples 61-70 the draws of positions 0-9. --threads is left out:
+# since 24c2785 rcstat refuses it without --workers (it only ever set the threads of Ray actors);
+# OMP_NUM_THREADS=1 above makes the one torch thread. summary.py pools each length's files.
 tail_slice() {  # dataset, name, first position, slice options (the whole slice), then extra options
   local dataset=$1 name=$2 first=$3 range=$4; shift 4
   [ -f "$OUT/$name.json" ] && return 0
@@ -58,5 +58,8 @@ tail_slice() {  # dataset, name, first position, slice options (the whole slice)
 tail_slice quotesum quotesum-61-70-4096 20 "--skip 40 --limit 30" --context-tokens 4096
 tail_slice quotesum quotesum-61-70-2048 20 "--skip 40 --limit 30" --context-tokens 2048
 tail_slice verigran verigran-91-100-4096 20 "--skip 70 --limit 30" --context-tokens 4096
-[ -z "${SKIP_8K:-}" ] && tail_slice verigran verigran-81-100-7168 10 "--skip 70 --limit 30" --context-tokens 7168
+if [ -z "${SKIP_8K:-}" ]; then  # in two parts (--limit ends the whole slice early: the same contexts)
+  tail_slice verigran verigran-81-90-7168 10 "--skip 70 --limit 20" --context-tokens 7168
+  tail_slice verigran verigran-91-100-7168 20 "--skip 70 --limit 30" --context-tokens 7168
+fi
 python benchmarks/attribution/long/summary.py
