@@ -162,12 +162,24 @@ def test_kept_shares_per_head_average_to_the_layers() -> None:
     record = record_prefill(
         model, torch.randint(3, 128, (1, CONTEXT), generator=torch.Generator().manual_seed(5))
     )
-    for press in (rc_press(0.5, layer_adaptive=True, window_size=8), ThresholdPress(RCStatPress(window_size=8), 0.5), None):
+    for press in (
+        rc_press(0.5, layer_adaptive=True, window_size=8),
+        ThresholdPress(RCStatPress(window_size=8), 0.5),
+        None,
+    ):
         compressed = replay(record, press)
         per_head = compressed.kept_per_head()
         assert [sum(h) / len(h) for h in per_head] == pytest.approx(compressed.kept_per_layer())
         assert len(per_head[0]) == model.config.num_key_value_heads
-    assert len({tuple(h) for h in replay(record, rc_press(0.5, layer_adaptive=True, window_size=8)).kept_per_head()}) > 1
+    assert (
+        len(
+            {
+                tuple(h)
+                for h in replay(record, rc_press(0.5, layer_adaptive=True, window_size=8)).kept_per_head()
+            }
+        )
+        > 1
+    )
 
 
 def test_every_press_replays_on_gemma3_with_each_layer_its_own_rope() -> None:
