@@ -13,7 +13,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   diversity orders the rest (``CrossLayerPress(RCStatPress(above_null=True), also=KeyDiffPress())``);
 - ``rc>null|keydiff-cap``: the same with RC's signal capped at half the kept budget;
 - ``head:rc>null|keydiff`` / ``head:rc>null|keydiff-cap``: the same two orders within each head, every
-  head keeping the same share (no budget moves between layers: round 6).
+  head keeping the same share (no budget moves between layers: round 6; the second is ``FillPress``);
+- ``fill-cap0.25`` / ``fill-room16`` / ``fill-room64``: ``FillPress`` with RC's signal capped at a quarter
+  of each head's kept budget, or at 16 (the window's size) or 64 entries per head (round 7).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -99,6 +101,18 @@ def head_fill(cap: float = 1.0):
     return HeadFill
 
 
+def fill_room(share: float | None = None, tokens: int | None = None):
+    """``FillPress`` with RC's signal capped at ``share`` of each head's kept budget, or at ``tokens``
+    entries per head (round 7)."""
+    from rcstat.presses.fill_press import FillPress
+
+    class Room(FillPress):
+        def room(self, n: int) -> int:
+            return min(tokens, n) if tokens is not None else super().room(n)
+
+    return lambda ratio: Room(ratio) if tokens is not None else FillPress(ratio, cap=share)
+
+
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
@@ -131,6 +145,9 @@ def candidates() -> dict:
         ),
         "head:rc>null|keydiff": lambda ratio: head_fill()(ratio),
         "head:rc>null|keydiff-cap": lambda ratio: head_fill(0.5)(ratio),
+        "fill-cap0.25": fill_room(share=0.25),
+        "fill-room16": fill_room(tokens=16),
+        "fill-room64": fill_room(tokens=64),
         **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},
     }
 

@@ -60,6 +60,10 @@ class FillPress(ScorerPress):
         self.press.post_init_from_model(model)
         self.also.post_init_from_model(model)
 
+    def room(self, n: int) -> int:
+        """How many of a head's ``n`` entries RC's signal may take: ``cap`` of the kept budget."""
+        return int(compute_n_kept(n, self.compression_ratio) * self.cap)
+
     def score(
         self,
         module: nn.Module,
@@ -75,7 +79,7 @@ class FillPress(ScorerPress):
         second = self.also.score(module, hidden_states, keys, values, attentions, kwargs).float()
         rest = head_percentiles(second.masked_fill(torch.isposinf(first), float("inf")))
         finite = first.masked_fill(torch.isposinf(first), float("-inf"))
-        room = int(compute_n_kept(keys.shape[-2], self.compression_ratio) * self.cap)
+        room = self.room(keys.shape[-2])
         signal = finite > 0
         if room < finite.shape[-1]:  # at most `room` signal entries per head, the best by RC
             cut = (
