@@ -153,12 +153,24 @@ def _depths(lengths: dict[str, dict], methods: list[str]) -> list[str]:
     for method in methods:
         cells = by_depth(lengths, method)
         lines.append(f"| {method} | " + " | ".join(_cell(*cells.get(d, (0, 0))) for d in depths) + " |")
+    longest = list(lengths)[-1]
+    lines += [
+        "",
+        f"By depth at the longest length ({longest} only):",
+        "",
+        "| method | " + " | ".join(f"{d:g}" for d in depths) + " |",
+        "|---|" + "---|" * len(depths),
+    ]
+    for method in methods:
+        cells = by_depth({longest: lengths[longest]}, method)
+        lines.append(f"| {method} | " + " | ".join(_cell(*cells.get(d, (0, 0))) for d in depths) + " |")
     rows = {m: depth0_misses(lengths, m) for m in methods if m != "random"}
     if any(v is None for v in rows.values()):
         return lines
     lines += [
         "",
-        "Where the misses at depth 0 point (the chunk ranked first instead of a gold one):",
+        "Where the misses at depth 0 point (the chunk ranked first instead of a gold one; lengths with "
+        "distractors pooled; the last quarter: from 3/4 of the chunks on):",
         "",
         "| method | wrong / spans | another own chunk | distractor in the last quarter | "
         "of which the last chunk | other distractor |",
@@ -179,7 +191,8 @@ def markdown(data: dict[str, dict[str, dict]]) -> str:
         "Cost: the logit capture (every method's shared pass) against one plain forward pass of the "
         "same tokens with the model's own attention, means per example. A length run in parts (tail.py: "
         "the missing examples on the contexts a whole run gives them) is pooled; its parts ran on a "
-        "machine shared with other jobs at different times, so its seconds mix loads (memory does not).",
+        "machine shared with other jobs at different times, so its seconds mix loads (memory does not). "
+        "A run records the checkout's commit when it ends (`-dirty`: others' uncommitted files).",
     ]
     for dataset, lengths in data.items():
         methods = next(iter(lengths.values()))["methods"]
