@@ -76,6 +76,15 @@ def test_kvcompose_cannot_be_replayed_and_keeps_the_asked_share_live() -> None:
     assert model.config._attn_implementation == "sdpa"  # KVCompose ran eager and gave it back
 
 
+@pytest.mark.parametrize("family", ["gemma3-gqa", "phi3-gqa"])
+def test_kvcompose_refuses_a_model_it_does_not_run_on_in_one_line(family: str) -> None:
+    """kvpress only warns there, then fails inside its own passes (Gemma 3: an IndexError)."""
+    with pytest.raises(
+        RCStatError, match="runs on LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM only"
+    ):
+        LiveRuns(tiny_model(family), context(2)).compress(make_press("kvcompose", 0.5))
+
+
 @pytest.mark.realmodel
 def test_kvgrad_runs_live_and_one_run_serves_every_ratio(tiny_checkpoint: str) -> None:
     """KVgrad is KVzip's reconstruction (it reads the tokenizer's chat template, hence the checkpoint):
