@@ -21,6 +21,17 @@ COMMON = dict(
 )
 
 
+# one QuoteSum row: two annotated sentences, each from its own passage
+QUOTESUM_ROW = {
+    "question": "Who?",
+    "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
+    "title1": "A",
+    "source1": "Ada wrote it.",
+    "title2": "B",
+    "source2": "Bo read it.",
+}
+
+
 def _llama(kv_heads: int) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 

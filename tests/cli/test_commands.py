@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from rcstat import cli
+from tests.helpers import QUOTESUM_ROW as ONE_QUOTESUM_ROW
 
 pytestmark = pytest.mark.realmodel
 
@@ -448,16 +449,7 @@ def test_cite_refuses_no_sources_and_a_long_context(tiny_checkpoint, tmp_path, c
 
 
 # one QuoteSum row: two annotated sentences, each from its own passage, and a third passage
-QUOTESUM_ROW = {
-    "question": "Who?",
-    "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
-    "title1": "A",
-    "source1": "Ada wrote it.",
-    "title2": "B",
-    "source2": "Bo read it.",
-    "title3": "C",
-    "source3": "Cy.",
-}
+QUOTESUM_ROW = {**ONE_QUOTESUM_ROW, "title3": "C", "source3": "Cy."}
 
 
 def test_bench_citations_sweeps_margins(tiny_checkpoint, tmp_path, capsys) -> None:

@@ -17,16 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import write_jsonl
-
-QUOTESUM = {
-    "question": "Who?",
-    "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
-    "title1": "A",
-    "source1": "Ada wrote it.",
-    "title2": "B",
-    "source2": "Bo read it.",
-}
+from tests.helpers import QUOTESUM_ROW, write_jsonl
 
 
 def start(argv: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
@@ -80,7 +71,7 @@ def test_ctrl_c_in_a_corpus_run_keeps_whole_rows(tiny_checkpoint, tmp_path) -> N
 
 
 def test_ctrl_c_in_a_benchmark_writes_no_output(tiny_checkpoint, tmp_path) -> None:
-    rows = [{**QUOTESUM, "question": f"Who {i}?"} for i in range(300)]
+    rows = [{**QUOTESUM_ROW, "question": f"Who {i}?"} for i in range(300)]
     data, out = write_jsonl(tmp_path / "q.jsonl", rows), tmp_path / "results" / "r.json"
     out.parent.mkdir()
     argv = ["bench", "attribution", "--dataset", "quotesum", "--data", data, "--method", "rcstat,attention"]

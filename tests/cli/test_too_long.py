@@ -11,18 +11,10 @@ import pytest
 
 from rcstat import cli
 from tests.cli.test_errors import fail
-from tests.helpers import write_jsonl
+from tests.helpers import QUOTESUM_ROW, write_jsonl
 
 FACTS = "The Rhine rises in the Swiss Alps. Marie Curie won two Nobel Prizes. Honey never spoils. "
 LONG = "word " * 600  # the tiny checkpoint takes 512 positions
-QUOTESUM = {
-    "question": "Who?",
-    "summary": "[ 1 Ada wrote it. ] [ 2 Bo read it. ]",
-    "title1": "A",
-    "source1": "Ada wrote it.",
-    "title2": "B",
-    "source2": "Bo read it.",
-}
 BENCHES = {  # a good row, the same row too long, the command line before --data
     "kv": (
         {"context": FACTS, "question": "Where?", "answers": ["Alps"]},
@@ -46,13 +38,13 @@ BENCHES = {  # a good row, the same row too long, the command line before --data
         ],
     ),
     "citations": (
-        QUOTESUM,
-        {**QUOTESUM, "source2": LONG},
+        QUOTESUM_ROW,
+        {**QUOTESUM_ROW, "source2": LONG},
         ["bench", "citations", "--dataset", "quotesum", "--margin", "0"],
     ),
     "attribution": (
-        QUOTESUM,
-        {**QUOTESUM, "source2": LONG},
+        QUOTESUM_ROW,
+        {**QUOTESUM_ROW, "source2": LONG},
         ["bench", "attribution", "--dataset", "quotesum", "--method", "rcstat"],
     ),
 }
@@ -95,7 +87,7 @@ def test_a_context_length_the_file_cannot_fill_is_refused_before_the_model_loads
 ) -> None:
     import rcstat.models.loading as loading
 
-    data = write_jsonl(tmp_path / "d.jsonl", [QUOTESUM, {**QUOTESUM, "question": "Who else?"}])
+    data = write_jsonl(tmp_path / "d.jsonl", [QUOTESUM_ROW, {**QUOTESUM_ROW, "question": "Who else?"}])
     argv = ["bench", "attribution", "--dataset", "quotesum", "--data", data, "--model", tiny_checkpoint]
     with monkeypatch.context() as patch:
         patch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
