@@ -192,7 +192,10 @@ def markdown(data: dict[str, dict[str, dict]]) -> str:
         "same tokens with the model's own attention, means per example. A length run in parts (tail.py: "
         "the missing examples on the contexts a whole run gives them) is pooled; its parts ran on a "
         "machine shared with other jobs at different times, so its seconds mix loads (memory does not). "
-        "A run records the checkout's commit when it ends (`-dirty`: others' uncommitted files).",
+        "A run records the checkout's commit when it ends (`-dirty`: others' uncommitted files). "
+        "Where the misses at depth 0 point (last table of each dataset): a distractor in the context's "
+        "last quarter is the passage nearest the response winning over the far gold one (the README's "
+        "long-context section: recency, not a first-position effect).",
     ]
     for dataset, lengths in data.items():
         methods = next(iter(lengths.values()))["methods"]
