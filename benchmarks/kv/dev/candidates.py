@@ -15,7 +15,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``head:rc>null|keydiff`` / ``head:rc>null|keydiff-cap``: the same two orders within each head, every
   head keeping the same share (no budget moves between layers: round 6; the second is ``FillPress``);
 - ``fill-cap0.25`` / ``fill-room16`` / ``fill-room64``: ``FillPress`` with RC's signal capped at a quarter
-  of each head's kept budget, or at 16 (the window's size) or 64 entries per head (round 7).
+  of each head's kept budget, or at 16 (the window's size) or 64 entries per head (round 7);
+- ``fill|leverage``: ``FillPress`` with Compactor's leverage scores for the rest instead of KeyDiff's
+  (round 8, beside ``leverage`` alone).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -113,6 +115,15 @@ def fill_room(share: float | None = None, tokens: int | None = None):
     return lambda ratio: Room(ratio) if tokens is not None else FillPress(ratio, cap=share)
 
 
+def _fill_leverage(ratio: float):
+    """``FillPress`` with Compactor's leverage scores (``LeverageScorePress``) for the rest (round 8)."""
+    from kvpress import LeverageScorePress
+
+    from rcstat.presses.fill_press import FillPress
+
+    return FillPress(ratio, also=LeverageScorePress())
+
+
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
@@ -145,10 +156,11 @@ def candidates() -> dict:
         ),
         "head:rc>null|keydiff": lambda ratio: head_fill()(ratio),
         "head:rc>null|keydiff-cap": lambda ratio: head_fill(0.5)(ratio),
+        "fill|leverage": lambda ratio: _fill_leverage(ratio),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),
-        **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor")},
+        **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor", "leverage")},
     }
 
 

@@ -7,6 +7,7 @@
 #   benchmarks/kv/dev/candidates.sh round5    the same with RC's signal capped at half the kept budget
 #   benchmarks/kv/dev/candidates.sh round6    both orders within each head, the same share per head
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round7    FillPress's cap: a quarter, 16 or 64 entries
+#   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round8    FillPress over leverage scores
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
 # re-summarised from its log with --limit.)
 set -euo pipefail
@@ -21,6 +22,7 @@ case "$round" in
   round5) only=none,rc\>null\|keydiff,rc\>null\|keydiff-cap,keydiff ;;  # RC's signal capped at half the budget
   round6) only=none,rc,rc\>null\|keydiff,head:rc\>null\|keydiff,head:rc\>null\|keydiff-cap,keydiff ;;  # per-head budgets
   round7) only=none,head:rc\>null\|keydiff-cap,fill-cap0.25,fill-room16,fill-room64,keydiff ;;  # the cap
+  round8) only=none,head:rc\>null\|keydiff-cap,fill\|leverage,leverage,keydiff ;;  # leverage for the rest
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
