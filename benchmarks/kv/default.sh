@@ -4,22 +4,19 @@
 # benchmarks/kv/dev/candidates) on the committed samples (seed 0): Gemma-3-270M's 102 samples per
 # setting beside KeyDiff (the best press there), SnapKV (the cost reference: times are ratios to it
 # inside this run) and the full cache. On SmolLM2 the rule picks the recipe the committed runs already
-# hold (CrossLayerPress over RCStatPress): a check of the first SMOL samples per setting reproduces them.
-# One torch thread per process. Resumable: rerun to continue.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-data=(--qa-data ../shared/data/quotesum_dev.jsonl --lengths 1024 --seed 0 --compression-ratio 0.25,0.5,0.75,0.9)
-rcstat data fetch > /dev/null
-run() {  # model, tasks, per task, presses, setting
-  local out=benchmarks/kv/$1/$5/rcstat-auto aware=()
-  [ "$5" = query-aware ] && aware=(--query-aware)
-  mkdir -p "$out"
-  rcstat bench kv --model "$1" --task "$2" "${data[@]}" --per-task "$3" --press "$4" "${aware[@]}" \
-    --output "$out" --format table > "$out.log" 2>&1
-}
-six=needle,multikey,multivalue,vartrack,cwe,qa
-for setting in query-aware query-agnostic; do
-  run gemma-3-270m "$six" 17 none,rcstat,keydiff,snapkv "$setting" &
+# hold (CrossLayerPress over RCStatPress): the check reruns it on the needle/multikey subset (n = 68 per
+# setting) beside the full cache, to be compared with the committed all-presses run's rcstat cells.
+#   benchmarks/kv/default.sh                               # both models
+#   MODELS=smollm2-135m-instruct benchmarks/kv/default.sh  # one
+# Resumable: rerun to continue.
+source "$(dirname "$0")/extra.sh"
+for model in ${MODELS:-gemma-3-270m smollm2-135m-instruct}; do
+  for setting in query-aware query-agnostic; do
+    if [ "$model" = gemma-3-270m ]; then
+      extra rcstat-auto "$model" "$six" 17 none,rcstat,keydiff,snapkv "$setting" &
+    else
+      extra rcstat-auto "$model" needle,multikey 34 none,rcstat "$setting" &
+    fi
+  done
+  wait
 done
-wait
