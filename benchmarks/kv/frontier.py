@@ -40,6 +40,26 @@ def runs_of(directory: Path) -> dict[str, list[tuple[str, dict]]]:
     return runs
 
 
+def renamed(found: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The runs, a later run's press named after its run where the main run has a different press
+    under the same name (``rcstat`` before and after the default changed): ``rcstat [rcstat-auto]``."""
+    main = {
+        r["press"]: (r.get("press_repr") or "").split("(")[0]
+        for r in found[0][1]["results"]
+        if r.get("mode", "ratio") == "ratio"
+    }
+    out = [found[0]]
+    for name, result in found[1:]:
+        rows = [
+            {**r, "press": f"{r['press']} [{name}]"}
+            if r["press"] in main and (r.get("press_repr") or "").split("(")[0] != main[r["press"]]
+            else r
+            for r in result["results"]
+        ]
+        out.append((name, {**result, "results": rows}))
+    return out
+
+
 def frontier(rows: list[dict], ratio: float) -> list[dict]:
     """The ratio-mode cells at ``ratio`` that no cheaper-or-equal cell beats, and RC's, by cost."""
     cells = sorted(
@@ -100,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path, help="a model's directory under benchmarks/kv")
     args = parser.parse_args(argv)
-    runs = runs_of(args.directory)
+    runs = {setting: renamed(found) for setting, found in runs_of(args.directory).items()}
     if not runs:
         print(f"error: no results.json under {args.directory}/<setting>/", file=sys.stderr)
         return 2
