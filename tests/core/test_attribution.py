@@ -187,7 +187,7 @@ def test_scoring_options_are_checked_and_recorded() -> None:
         Scoring(pool="median")
     with pytest.raises(RCStatError, match="unknown normalise"):
         Scoring(normalise="softmax")
-    with pytest.raises(RCStatError, match=r"top_k must be in \[1, ∞\], got 0"):
+    with pytest.raises(RCStatError, match=r"top_k must be in \[1, ∞\), got 0"):
         Scoring(top_k=0)
     with pytest.raises(RCStatError, match="scoring must be a Scoring"):
         Attributor(None, None, scoring={"pool": "max"})
