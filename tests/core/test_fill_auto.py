@@ -120,5 +120,8 @@ def test_the_registry_names_each_recipe() -> None:
     assert isinstance(make_press("rcstat", 0.5), AutoRCPress)
     assert isinstance(make_press("rcstat-cross-layer", 0.5), CrossLayerPress)
     assert isinstance(make_press("rcstat-head-fill", 0.5), FillPress)
+    assert recipe(
+        1, 0.5, above_null=False, window_size=8
+    ).press.above_null  # FillPress reads RC above its null
     with pytest.raises(RCStatError, match="model"):
         AutoRCPress(0.5).compress(None, None, None, None, None, {})

@@ -13,7 +13,7 @@ layer; sliding-window layers are left whole):
   between them starves a layer.
 
 The threshold (16) lies between the two families measured (3 and 90), on development data
-(benchmarks/kv/dev, rounds 4–6): a model in between is untested. The choice is made when the press
+(benchmarks/kv/dev, rounds 4–8): a model in between is untested. The choice is made when the press
 meets the model (``with press(model)``); :attr:`chosen` is the recipe in use, its repr the record.
 """
 
@@ -45,7 +45,7 @@ def recipe(kv_heads: int, compression_ratio: float, min_kv_heads: int = MIN_KV_H
     ``options`` go to :class:`RCStatPress`."""
     if kv_heads >= min_kv_heads:
         return CrossLayerPress(RCStatPress(**options), compression_ratio)
-    return FillPress(compression_ratio, press=RCStatPress(above_null=True, **options))
+    return FillPress(compression_ratio, press=RCStatPress(**{**options, "above_null": True}))
 
 
 @dataclass
