@@ -17,6 +17,7 @@ import torch
 
 from rcstat import stats
 from rcstat.errors import RCStatError
+from rcstat.models.loading import model_limit
 from rcstat.models.logits import LogitCapture
 
 INSTRUCTION = "Answer the query using the context."
@@ -91,7 +92,7 @@ def build_task(
     enc = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
     prompt_ids, offsets = enc["input_ids"], enc["offset_mapping"]
     ctx = [(t, a - at, b - at) for t, (a, b) in enumerate(offsets) if b > at and a < at + len(text)]
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = model_limit(model)
     if response is None:
         ids = torch.tensor([prompt_ids])
         if limit and ids.shape[1] + max_new_tokens > limit:

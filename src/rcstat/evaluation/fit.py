@@ -12,11 +12,6 @@ from rcstat.io import Records, Skipped
 T = TypeVar("T")
 
 
-def model_limit(model) -> int | None:
-    """The most positions ``model`` takes (None where its config does not say)."""
-    return getattr(model.config, "max_position_embeddings", None)
-
-
 def fitting(
     items: Sequence[T],
     needed: Sequence[int],

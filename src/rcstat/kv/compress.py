@@ -17,6 +17,7 @@ from rcstat.kv.kept import KeptTokens, masked_kept, protected, ragged_kept
 from rcstat.kv.memory import cache_bytes
 from rcstat.kv.ragged import RaggedCache, RaggedPress, ragged_attention
 from rcstat.kv.replay import compress_live, record_prefill, replay
+from rcstat.models.loading import model_limit
 from rcstat.options import CacheKind, check_choice
 
 
@@ -101,7 +102,7 @@ def compress_and_answer(
     text, question = (context + "\n" + query, "") if query_aware else (context, query)
     inputs = pipe.preprocess(text, [question], answer_prefix="", max_context_length=10**9)
     context_ids, question_ids = inputs["context_ids"], inputs["questions_ids"][0]
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = model_limit(model)
     total = context_ids.shape[1] + question_ids.shape[1] + max_new_tokens
     if limit and total > limit:
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")

@@ -10,6 +10,7 @@ import torch
 
 from rcstat.errors import RCStatError
 from rcstat.kv.generation import DecodingCompression, Generated, generate
+from rcstat.models.loading import model_limit
 from rcstat.presses.registry import FULL_CACHE
 
 
@@ -69,7 +70,7 @@ def generate_text(
     ``press``: the label the report carries (default: the scorer's class name, or ``none``);
     ``on_token(done, total)``: progress, as :func:`rcstat.kv.generation.generate` gives it."""
     ids = prompt_ids(model, tokenizer, context, query)
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = model_limit(model)
     if limit and ids.shape[0] + max_new_tokens > limit:
         raise RCStatError(
             f"the prompt and {max_new_tokens} new tokens need {ids.shape[0] + max_new_tokens} positions; "

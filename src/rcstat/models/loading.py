@@ -49,6 +49,11 @@ def pick_dtype(dtype: str, device: str) -> torch.dtype:
     return getattr(torch, dtype)
 
 
+def model_limit(model) -> int | None:
+    """The most positions ``model`` takes (None where its config does not say)."""
+    return getattr(model.config, "max_position_embeddings", None)
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Which model to load, where and in what precision; picklable, so that a worker loads the same

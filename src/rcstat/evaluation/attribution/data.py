@@ -119,7 +119,8 @@ class Loaded:
         """These examples but those too long for ``model`` (context, query and response as one
         sequence), each skipped and reported (:func:`rcstat.evaluation.fit.fitting`)."""
         from rcstat.attribution.features import sequence_length
-        from rcstat.evaluation.fit import fitting, model_limit
+        from rcstat.evaluation.fit import fitting
+        from rcstat.models.loading import model_limit
 
         needed = [sequence_length(tokenizer, list(e.chunks), e.query, e.response) for e in self.examples]
         records = [e.record for e in self.examples]

@@ -25,6 +25,7 @@ from rcstat.evaluation.kv.samples import Sample
 from rcstat.evaluation.runlog import run_samples
 from rcstat.kv.generate import prompt_ids, stop_tokens
 from rcstat.kv.generation import Budget, generate
+from rcstat.models.loading import model_limit
 from rcstat.presses.registry import FULL_CACHE, make_decoding
 
 
@@ -46,7 +47,7 @@ def run_decoding_bench(
     records already there are reused and new ones appended; on Ray ``workers`` the samples run on
     their actors, each loading the model."""
     encoded = []  # every prompt checked against every budget before any work
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = model_limit(model)
     for number, sample in enumerate(samples):
         ids = prompt_ids(model, tokenizer, sample.context, sample.question)
         if config.budgets and max(config.budgets) >= ids.shape[0]:

@@ -101,8 +101,9 @@ def run(
     from rcstat.evaluation.decoding.bench import run_decoding_bench
     from rcstat.evaluation.decoding.summary import summarise
     from rcstat.evaluation.decoding.timing import time_per_token
-    from rcstat.evaluation.fit import fitting, merged, model_limit
+    from rcstat.evaluation.fit import fitting, merged
     from rcstat.kv.generate import prompt_ids
+    from rcstat.models.loading import model_limit
 
     samples = bench.samples(tokenizer, read[0])
     if not samples:

@@ -28,6 +28,7 @@ from rcstat.kv.decode import greedy_answers
 from rcstat.kv.evidence import evidence_kept
 from rcstat.kv.memory import peak_extra_bytes
 from rcstat.kv.replay import record_prefill, replay
+from rcstat.models.loading import model_limit
 from rcstat.models.logits import is_sliding
 from rcstat.presses.registry import FULL_CACHE, PRESSES, parse_presses
 from rcstat.presses.threshold_press import ThresholdPress
@@ -139,7 +140,7 @@ def run_kv_bench(
         if not 0 <= r < 1:
             raise RCStatError(f"compression ratios must be in [0, 1), got {r}", option="compression_ratio")
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tokenizer)
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = model_limit(model)
     encoded = []  # tokenize and check every sample before any work, so a bad one fails at once
     for number, sample in enumerate(samples, start=1):
         context_ids, question_ids, budget = _encode(pipe, config, sample)

@@ -98,9 +98,10 @@ def run(
     """
     import torch
 
-    from rcstat.evaluation.fit import fitting, merged, model_limit
+    from rcstat.evaluation.fit import fitting, merged
     from rcstat.evaluation.kv.bench import Config, needed_tokens, run_kv_bench
     from rcstat.evaluation.kv.summary import summarise
+    from rcstat.models.loading import model_limit
 
     samples = bench.samples(tokenizer, read[0])
     config = Config.create(
