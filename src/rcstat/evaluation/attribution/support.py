@@ -16,10 +16,12 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import sentence_support
+from rcstat.attribution.support import token_drops
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.runlog import run_samples
@@ -66,18 +68,28 @@ def probe(example: Example, other: Example) -> tuple[str, list[tuple[int, str, s
     return response, probes
 
 
+def measured(drops: torch.Tensor) -> dict:
+    """A sentence's support (the mean drop) and its per-token drops (nats, 5 decimals)."""
+    return {"support": float(drops.mean()), "drops": [round(float(d), 5) for d in drops]}
+
+
 def example_record(attributor: Attributor, example: Example, other: Example, margin: float) -> dict:
-    """Backed sentences (support, gold and ranked citations, 0-based) and unbacked probes (support)."""
+    """Backed sentences (support, per-token drops, gold and ranked citations, 0-based) and unbacked
+    probes (support, per-token drops)."""
     model, tokenizer = attributor.model, attributor.tokenizer
     result = attributor.attribute(list(example.chunks), example.query, example.response)
     sources = result.sources["chunk"]
     backed = [(span, s) for span, s in sentence_scores(result, "chunk") if sentence_gold(example, *span)]
     cuts = [(span, [(sources[i].start, sources[i].end) for i in candidates(s, margin)]) for span, s in backed]
-    support = sentence_support(model, tokenizer, result, cuts)
+    drops = token_drops(model, tokenizer, result, cuts)
     record = {
         "backed": [
-            {"support": v, "gold": sorted(sentence_gold(example, *span)), "ranked": list(choose(s, margin))}
-            for (span, s), v in zip(backed, support, strict=True)
+            {
+                **measured(d),
+                "gold": sorted(sentence_gold(example, *span)),
+                "ranked": list(choose(s, margin)),
+            }
+            for (span, s), d in zip(backed, drops, strict=True)
         ],
         "unbacked": [],
     }
@@ -90,10 +102,10 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
             (span, [(sources[i].start, sources[i].end) for i in candidates(scored[span], margin)])
             for span, _ in found
         ]
-        values = sentence_support(model, tokenizer, result, cuts)
+        drops = token_drops(model, tokenizer, result, cuts)
         record["unbacked"] = [
-            {"kind": kind, "text": text, "support": v, "ranked": list(choose(scored[span], margin))}
-            for (span, (_, kind, text)), v in zip(found, values, strict=True)
+            {"kind": kind, "text": text, **measured(d), "ranked": list(choose(scored[span], margin))}
+            for (span, (_, kind, text)), d in zip(found, drops, strict=True)
         ]
     return record
 
@@ -134,7 +146,7 @@ def run_support_bench(
         (margin, commit),
         items,
         log=log,
-        header={"benchmark": "support", "margin": margin, **(header or {})},
+        header={"benchmark": "support", "margin": margin, "drops": "per token", **(header or {})},
         keys=keys,
         progress=progress,
     )
