@@ -34,11 +34,11 @@ def without(text: str, spans: list[tuple[int, int]]) -> str:
     return out + text[last:]
 
 
-def token_drops(
+def token_logprobs(
     model, tokenizer, result: Attribution, cited: list[tuple[tuple[int, int], list[tuple[int, int]]]]
 ) -> list[torch.Tensor]:
-    """Per sentence ``((start, end), source spans in the context)``: the drop in log-probability of
-    each of its tokens when those sources are cut (nats; positive: they back the token)."""
+    """Per sentence ``((start, end), source spans in the context)``: the log-probability of each of
+    its tokens with the whole context and with those sources cut, as rows ``(2, tokens)``."""
     task = result.task
     count = len(task.response_positions)
     whole = response_logprobs(model, task.input_ids, count)
@@ -49,12 +49,13 @@ def token_drops(
             ablated = "(none)"
         cut = build_task(model, tokenizer, ablated, task.query, task.response)
         rows = result.rows(start, end)
-        out.append(whole[rows] - response_logprobs(model, cut.input_ids, count)[rows])
+        out.append(torch.stack([whole[rows], response_logprobs(model, cut.input_ids, count)[rows]]))
     return out
 
 
 def sentence_support(
     model, tokenizer, result: Attribution, cited: list[tuple[tuple[int, int], list[tuple[int, int]]]]
 ) -> list[float]:
-    """Per sentence: the mean of its :func:`token_drops` (nats per token; positive: they back it)."""
-    return [float(d.mean()) for d in token_drops(model, tokenizer, result, cited)]
+    """Per sentence: the mean drop in log-probability of its tokens when its sources are cut
+    (:func:`token_logprobs`; nats per token; positive: they back it)."""
+    return [float((w - c).mean()) for w, c in token_logprobs(model, tokenizer, result, cited)]

@@ -21,7 +21,7 @@ import torch
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import token_drops
+from rcstat.attribution.support import token_logprobs
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.runlog import run_samples
@@ -68,20 +68,26 @@ def probe(example: Example, other: Example) -> tuple[str, list[tuple[int, str, s
     return response, probes
 
 
-def measured(drops: torch.Tensor) -> dict:
-    """A sentence's support (the mean drop) and its per-token drops (nats, 5 decimals)."""
-    return {"support": float(drops.mean()), "drops": [round(float(d), 5) for d in drops]}
+def measured(logprobs: torch.Tensor) -> dict:
+    """A sentence's support (the mean drop), its per-token drops and its tokens' log-probabilities
+    with the whole context (nats, 5 decimals) from :func:`token_logprobs`'s ``(2, tokens)`` rows."""
+    whole, cut = logprobs
+    return {
+        "support": float((whole - cut).mean()),
+        "drops": [round(float(d), 5) for d in whole - cut],
+        "logprobs": [round(float(x), 5) for x in whole],
+    }
 
 
 def example_record(attributor: Attributor, example: Example, other: Example, margin: float) -> dict:
-    """Backed sentences (support, per-token drops, gold and ranked citations, 0-based) and unbacked
-    probes (support, per-token drops)."""
+    """Backed sentences (:func:`measured`, gold and ranked citations, 0-based) and unbacked probes
+    (kind, text, :func:`measured`, ranked citations)."""
     model, tokenizer = attributor.model, attributor.tokenizer
     result = attributor.attribute(list(example.chunks), example.query, example.response)
     sources = result.sources["chunk"]
     backed = [(span, s) for span, s in sentence_scores(result, "chunk") if sentence_gold(example, *span)]
     cuts = [(span, [(sources[i].start, sources[i].end) for i in candidates(s, margin)]) for span, s in backed]
-    drops = token_drops(model, tokenizer, result, cuts)
+    logprobs = token_logprobs(model, tokenizer, result, cuts)
     record = {
         "backed": [
             {
@@ -89,7 +95,7 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
                 "gold": sorted(sentence_gold(example, *span)),
                 "ranked": list(choose(s, margin)),
             }
-            for (span, s), d in zip(backed, drops, strict=True)
+            for (span, s), d in zip(backed, logprobs, strict=True)
         ],
         "unbacked": [],
     }
@@ -102,10 +108,10 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
             (span, [(sources[i].start, sources[i].end) for i in candidates(scored[span], margin)])
             for span, _ in found
         ]
-        drops = token_drops(model, tokenizer, result, cuts)
+        logprobs = token_logprobs(model, tokenizer, result, cuts)
         record["unbacked"] = [
             {"kind": kind, "text": text, **measured(d), "ranked": list(choose(scored[span], margin))}
-            for (span, (_, kind, text)), d in zip(found, drops, strict=True)
+            for (span, (_, kind, text)), d in zip(found, logprobs, strict=True)
         ]
     return record
 
@@ -146,7 +152,7 @@ def run_support_bench(
         (margin, commit),
         items,
         log=log,
-        header={"benchmark": "support", "margin": margin, "drops": "per token", **(header or {})},
+        header={"benchmark": "support", "margin": margin, "tokens": "drops, logprobs", **(header or {})},
         keys=keys,
         progress=progress,
     )
