@@ -13,7 +13,8 @@ from rcstat.kv import generation, recent
 from rcstat.kv.generation import Budget, DecodingCompression, generate
 from rcstat.kv.replay import record_prefill, replay
 from rcstat.models.logits import attention_layers, is_sliding
-from rcstat.presses import CrossLayerPress, RCStatPress
+from rcstat.presses import AutoRCPress, CrossLayerPress, RCStatPress
+from rcstat.presses.auto_press import AutoRCScorer, compressed_kv_heads
 from rcstat.presses.registry import decoding_names, make_decoding
 from tests.helpers import FAMILIES, tiny_model
 
@@ -25,7 +26,10 @@ def prompts(*lengths: int, seed: int = 0) -> list[torch.Tensor]:
 
 
 def rc(budget: Budget, scope: str = "model", interval: int = 4) -> DecodingCompression:
-    return DecodingCompression(RCStatPress(window_size=WINDOW, sink_tokens=2), budget, scope, interval)
+    """RC with a budget; scope ``auto``: the default's rule (FillPress per head below 16 KV heads)."""
+    options = {"window_size": WINDOW, "sink_tokens": 2}
+    scorer = AutoRCScorer(scorer_options=options) if scope == "auto" else RCStatPress(**options)
+    return DecodingCompression(scorer, budget, scope, interval)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -81,8 +85,39 @@ def test_the_first_compression_keeps_what_the_prefill_press_keeps(
     cache = _cache_after_first_compression(
         model, prompt, rc(Budget(tokens=40), scope, interval=8), monkeypatch
     )
+    _assert_holds_what_was_kept(model, cache, compressed)
+
+
+@pytest.mark.parametrize(
+    ("family", "min_kv_heads"), [("llama-gqa", 1), ("llama-gqa", 16), ("gemma3-gqa", 16)]
+)
+def test_the_default_while_generating_keeps_what_its_prefill_recipe_keeps(
+    family: str, min_kv_heads: int, monkeypatch
+) -> None:
+    """Scope ``auto`` (the registry's ``rcstat``): RC across the model where the compressed layers
+    hold ``min_kv_heads`` KV heads or more, FillPress per head where fewer; right after the prefill it
+    keeps what the default prefill press (AutoRCPress) keeps at ratio 0.5, FillPress's cap included."""
+    model = tiny_model(family)
+    (prompt,) = prompts(64)
+    options = {"window_size": WINDOW, "sink_tokens": 2}
+    scorer = AutoRCScorer(min_kv_heads=min_kv_heads, scorer_options=options)
+    compression = DecodingCompression(scorer, Budget(tokens=40), "auto", interval=8)
+    cache = _cache_after_first_compression(model, prompt, compression, monkeypatch)
+    assert scorer.scope == ("model" if compressed_kv_heads(model) >= min_kv_heads else "head")
+    press = AutoRCPress(0.5, min_kv_heads=min_kv_heads, scorer_options=options)
+    _assert_holds_what_was_kept(model, cache, replay(record_prefill(model, prompt[None]), press))
+
+
+def test_scope_auto_needs_a_scorer_with_a_rule() -> None:
+    with pytest.raises(RCStatError, match="scope auto"):
+        DecodingCompression(KnormPress(), Budget(tokens=32), "auto")
+    assert make_decoding("rcstat", Budget(tokens=32)).scope == "auto"
+
+
+def _assert_holds_what_was_kept(model, cache, compressed) -> None:
+    """Every compressed layer's ragged entries per head are the prefill press's kept keys."""
     for index, layer in enumerate(cache.layers):
-        if sliding[index]:
+        if is_sliding(attention_layers(model)[index].module):
             continue
         dense, mask = compressed.cache.layers[index].keys, compressed.masks[index]
         for head in range(dense.shape[1]):
@@ -109,7 +144,7 @@ def _cache_after_first_compression(model, prompt, compression, monkeypatch):
     return seen["cache"]
 
 
-@pytest.mark.parametrize("scope", ["head", "layer", "model"])
+@pytest.mark.parametrize("scope", ["head", "layer", "model", "auto"])
 def test_memory_held_never_exceeds_the_budget(scope: str) -> None:
     model = tiny_model("llama-gqa")
     batch = prompts(90, 70)

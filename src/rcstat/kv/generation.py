@@ -10,7 +10,10 @@ causal logits. Any kvpress ``ScorerPress`` scores the same way, with the contrac
 keeps, by score, its :class:`Budget`: ``tokens`` entries per KV head on average, or the ``ratio``
 of its full cache, or every entry scoring above τ. :data:`Scope` says how a budget is shared:
 the same for every head (``head``, as kvpress's scorers), ranked across the heads of each layer
-(``layer``, AdaKV's rule) or across every layer and head (``model``, :class:`CrossLayerPress`'s).
+(``layer``, AdaKV's rule), across every layer and head (``model``, :class:`CrossLayerPress`'s), or
+as the scorer decides once it has met the model (``auto``: :class:`AutoRCScorer`'s ``scope``). The
+scorer meets the model first (``post_init_from_model``) and its ``compression_ratio`` is the share
+each compression evicts.
 
 The cache is a :class:`~rcstat.kv.ragged.RaggedCache`: what is evicted is freed at once, and each
 kept head gets room for exactly ``interval`` more entries, so the bytes a sequence holds never
@@ -80,9 +83,10 @@ class Budget:
 class DecodingCompression:
     """How one sequence's cache is compressed while it generates; the repr is the record.
 
-    ``scorer``: a kvpress ``ScorerPress`` (its own ratio is not used); ``scope``: how the budget is
-    shared (:data:`Scope`); ``interval``: generated tokens between compressions; ``history``: recent
-    hidden states the scorer sees.
+    ``scorer``: a kvpress ``ScorerPress`` (its ratio set to the share each compression evicts);
+    ``scope``: how the budget is shared (:data:`Scope`; ``auto``: the scorer's own ``scope``);
+    ``interval``: generated tokens between compressions; ``history``: recent hidden states the
+    scorer sees.
     """
 
     scorer: ScorerPress
@@ -95,6 +99,12 @@ class DecodingCompression:
         if not isinstance(self.scorer, ScorerPress):
             raise RCStatError("compressing while generating needs a kvpress ScorerPress", option="press")
         check_choice("scope", self.scope, Scope)
+        if self.scope == "auto" and not hasattr(self.scorer, "scope"):
+            raise RCStatError(
+                "scope auto needs a scorer that reads its scope from the model, not "
+                f"{type(self.scorer).__name__}",
+                option="scope",
+            )
         check_number("interval", self.interval, low=1, integer=True)
         check_number("history", self.history, low=1, integer=True)
         if self.budget.tokens is not None:
@@ -178,6 +188,8 @@ def generate(
     cache = RaggedCache(model.config)
     recent = Recent(model, history)
     attach_rotary(model, layers.values())
+    for c in {id(c): c for c in compressions if c is not None}.values():
+        c.scorer.post_init_from_model(model)
     stops = set(stop)
     started = time.perf_counter()
     try:
@@ -283,20 +295,23 @@ def _compress(row: _Row, cache: RaggedCache, layers: dict, recent: Recent, slot:
     """Score one sequence's entries in every compressed layer, choose by its budget, evict."""
     c = row.compression
     seen = min(c.history, row.length)
+    kept = c.budget.kept(row.length, c.interval)
     scored: list[tuple[RaggedLayer, torch.Tensor, list[int]]] = []
     for index, module in layers.items():
         layer = cache.layers[index]
         if is_sliding(module):
             continue
+        if kept is not None:  # the share of the held entries this compression evicts (FillPress's cap)
+            c.scorer.compression_ratio = max(0.0, 1 - kept / max(layer.count[row.index]))
         scores, counts = _scores(c.scorer, module, layer, row, recent, index, seen, slot)
         scored.append((layer, scores, counts))
-    kept = c.budget.kept(row.length, c.interval)
     heads = sum(s.shape[0] for _, s, _ in scored)
+    scope = c.scorer.scope if c.scope == "auto" else c.scope
     if kept is None:
         choice = [s > c.budget.threshold for _, s, _ in scored]
-    elif c.scope == "head":
+    elif scope == "head":
         choice = [_top(s, kept) for _, s, _ in scored]
-    elif c.scope == "layer":
+    elif scope == "layer":
         choice = [_top(s.reshape(1, -1), kept * s.shape[0]).reshape(s.shape) for _, s, _ in scored]
     else:
         flat = torch.cat([s.reshape(-1) for _, s, _ in scored])

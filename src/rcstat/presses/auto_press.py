@@ -12,6 +12,10 @@ layer; sliding-window layers are left whole):
   heads, a key one head drops is gone from a third of what the model attends to, and moving budget
   between them starves a layer.
 
+While generating (:class:`~rcstat.kv.generation.DecodingCompression` with scope ``"auto"``),
+:class:`AutoRCScorer` applies the same rule: RC ranked across the model (scope ``"model"``) or
+:class:`FillPress` within each head (scope ``"head"``).
+
 The threshold (16) lies between the two families measured (3 and 90), on development data
 (benchmarks/kv/dev, rounds 4–8): a model in between is untested. The choice is made when the press
 meets the model (``with press(model)``); :attr:`chosen` is the recipe in use, its repr the record.
@@ -22,12 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from kvpress import BasePress
+from kvpress import BasePress, ScorerPress
 from torch import nn
 
 from rcstat.errors import RCStatError
 from rcstat.models.logits import attention_layers, is_sliding
-from rcstat.options import check_number
+from rcstat.options import Scope, check_number
 from rcstat.presses.cross_layer_press import CrossLayerPress
 from rcstat.presses.fill_press import FillPress
 from rcstat.presses.rcstat_press import RCStatPress
@@ -88,3 +92,43 @@ class AutoRCPress(BasePress):
             return keys, values
         self.chosen.compression_ratio = self.compression_ratio
         return self.chosen.compress(module, hidden_states, keys, values, attentions, kwargs)
+
+
+@dataclass
+class AutoRCScorer(ScorerPress):
+    """The default RC press's scorer while generating: once it has met the model, :attr:`chosen` is
+    RC (:attr:`scope` ``"model"``: one ranking across every layer and head) where the compressed
+    layers hold at least ``min_kv_heads`` KV heads, :class:`FillPress` (``"head"``) where they hold
+    fewer. Its ``compression_ratio`` is the share a compression evicts (FillPress's cap reads it)."""
+
+    compression_ratio: float = 0.0
+    min_kv_heads: int = MIN_KV_HEADS
+    scorer_options: dict = field(default_factory=dict)
+    chosen: ScorerPress | None = field(default=None, init=False, repr=False)
+    scope: Scope | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_number("min_kv_heads", self.min_kv_heads, low=1, integer=True)
+        RCStatPress(**self.scorer_options)
+
+    def post_init_from_model(self, model: nn.Module) -> None:
+        many = compressed_kv_heads(model) >= self.min_kv_heads
+        options = self.scorer_options if many else {**self.scorer_options, "above_null": True}
+        self.chosen = RCStatPress(**options) if many else FillPress(press=RCStatPress(**options))
+        self.scope = "model" if many else "head"
+        self.chosen.post_init_from_model(model)
+
+    def score(
+        self,
+        module: nn.Module,
+        hidden_states: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attentions: torch.Tensor | None,
+        kwargs: dict,
+    ) -> torch.Tensor:
+        """The chosen scorer's ``(batch, kv_heads, keys)`` scores."""
+        if self.chosen is None:
+            raise RCStatError("AutoRCScorer needs the model: call post_init_from_model(model) first")
+        self.chosen.compression_ratio = self.compression_ratio
+        return self.chosen.score(module, hidden_states, keys, values, attentions, kwargs)

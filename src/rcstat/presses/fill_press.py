@@ -31,7 +31,7 @@ from torch import nn
 from rcstat.errors import RCStatError
 from rcstat.options import check_number
 from rcstat.presses.cross_layer_press import head_percentiles
-from rcstat.presses.rcstat_press import RCStatPress
+from rcstat.presses.rcstat_press import InOrder, RCStatPress
 
 DEFAULT_CAP = 0.5  # the share of a head's kept budget RC's signal may take (chosen on the dev seed)
 
@@ -41,9 +41,10 @@ def _rc_above_null() -> RCStatPress:
 
 
 @dataclass
-class FillPress(ScorerPress):
+class FillPress(InOrder, ScorerPress):
     """RC's signal first (at most ``cap`` of each head's budget), ``also``'s percentile for the rest,
-    the same share kept in every head; a kvpress scorer, the repr is the record."""
+    the same share kept in every head; a kvpress scorer (kept entries in their original order), the
+    repr is the record."""
 
     compression_ratio: float = 0.0
     press: ScorerPress = field(default_factory=_rc_above_null)

@@ -40,8 +40,32 @@ from rcstat.models.logits import (
 from rcstat.options import Estimator, GqaReduce, check_choice, check_number
 
 
+class InOrder:
+    """A kvpress ``ScorerPress`` mixin: ``compress`` keeps the kept entries in their original order
+    (sinks first, window last), so a later compression while decoding still finds both where it
+    looks (kvpress's own keeps them in score order)."""
+
+    def compress(
+        self,
+        module: nn.Module,
+        hidden_states: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attentions: torch.Tensor | None,
+        kwargs: dict,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ScorerPress.compress`` with the kept entries in their original order."""
+        if self.compression_ratio == 0:
+            return keys, values
+        scores = self.score(module, hidden_states, keys, values, attentions, kwargs)
+        n_kept = compute_n_kept(keys.shape[-2], self.compression_ratio)
+        index = scores.topk(n_kept, dim=-1).indices.sort(dim=-1).values
+        index = index.unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])
+        return keys.gather(2, index).contiguous(), values.gather(2, index).contiguous()
+
+
 @dataclass
-class RCStatPress(ScorerPress):
+class RCStatPress(InOrder, ScorerPress):
     """Expected relative contextualization of every key (a kvpress scorer); the repr is the record.
 
     ``estimator``: the bound or estimate of ``E[Z]`` (:data:`rcstat.stats.Estimator`);
@@ -123,22 +147,3 @@ class RCStatPress(ScorerPress):
         """``E[Z]`` of every key before the window, per query head ``(batch, heads, n − w)``, from the
         window's logits to those keys ``x`` ``(batch, heads, w, n − w)`` and its self samples ``y``."""
         return stats.expected_rc(x.transpose(-1, -2), y.unsqueeze(-2), self.estimator)
-
-    def compress(
-        self,
-        module: nn.Module,
-        hidden_states: torch.Tensor,
-        keys: torch.Tensor,
-        values: torch.Tensor,
-        attentions: torch.Tensor | None,
-        kwargs: dict,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``ScorerPress.compress`` with the kept entries in their original order (sinks first,
-        window last), so a later compression while decoding still finds both where it looks."""
-        if self.compression_ratio == 0:
-            return keys, values
-        scores = self.score(module, hidden_states, keys, values, attentions, kwargs)
-        n_kept = compute_n_kept(keys.shape[-2], self.compression_ratio)
-        index = scores.topk(n_kept, dim=-1).indices.sort(dim=-1).values
-        index = index.unsqueeze(-1).expand(-1, -1, -1, keys.shape[-1])
-        return keys.gather(2, index).contiguous(), values.gather(2, index).contiguous()
