@@ -10,15 +10,21 @@ import pytest
 
 from rcstat.evaluation.attribution import support as bench
 from rcstat.evaluation.attribution.data import Example, Target
+from rcstat.evaluation.attribution.support_rules import fit, flagged, margin, statistics
 from rcstat.evaluation.attribution.support_summary import (
     Sentences,
     auroc,
     auroc_ci,
-    choose_threshold,
     citation_rows,
     draws,
     gate_rows,
 )
+
+
+def sentence(rng: np.random.Generator, centre: float, **rest) -> dict:
+    """A logged sentence: 1–6 per-token drops around ``centre`` (on a coarse grid, so ties occur)."""
+    drops = [float(x) for x in np.round(rng.normal(centre, 0.8, size=rng.integers(1, 7)), 1)]
+    return {"support": float(np.mean(drops)), "drops": drops, **rest}
 
 
 def synthetic(seed: int = 3, examples: int = 12) -> list[dict]:
@@ -26,14 +32,11 @@ def synthetic(seed: int = 3, examples: int = 12) -> list[dict]:
     out = []
     for _ in range(examples):
         backed = [
-            {"support": float(rng.choice([0.1, 0.3, rng.normal(0.4, 0.3)])), "gold": [1], "ranked": [1]}
+            sentence(rng, float(rng.choice([0.1, 0.4, 0.8])), gold=[1], ranked=[1])
             for _ in range(rng.integers(0, 4))
         ]
         kinds = rng.choice(["other-topic", "swap-number", "swap-name"], size=rng.integers(0, 3))
-        unbacked = [
-            {"kind": str(k), "support": float(rng.choice([0.1, rng.normal(0, 0.2)])), "ranked": [0]}
-            for k in kinds
-        ]
+        unbacked = [sentence(rng, float(rng.choice([0.0, 0.3])), kind=str(k), ranked=[0]) for k in kinds]
         out.append({"backed": backed, "unbacked": unbacked})
     return out
 
@@ -43,17 +46,28 @@ def brute_auroc(pos: list[float], neg: list[float]) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def test_statistics_of_the_drops_match_brute_force() -> None:
+    drops = [0.5, -2.0, 3.0, 0.25, -1.0]
+    stats = statistics(drops)
+    assert stats["mean"] == pytest.approx(sum(drops) / 5) and stats["min"] == -2.0 and stats["max"] == 3.0
+    assert stats["low3"] == pytest.approx((-2.0 - 1.0 + 0.25) / 3)
+    assert stats["top3"] == pytest.approx((3.0 + 0.5 + 0.25) / 3)
+    short = statistics([1.0, -1.0])  # fewer than three tokens: the mean of them all
+    assert short["low3"] == short["top3"] == short["mean"] == 0.0
+
+
 def test_auroc_and_interval_match_brute_force() -> None:
     results = synthetic()
     sentences = Sentences.of(results)
     kinds = ["other-topic", "swap-name"]
     pos = [s["support"] for r in results for s in r["backed"]]
     neg = [s["support"] for r in results for s in r["unbacked"] if s["kind"] in kinds]
-    assert len(pos) > 5 and len(neg) > 3 and len(set(pos) & set(neg)) > 0  # ties present
+    assert len(pos) > 5 and len(neg) > 3
     assert auroc(np.array(pos), np.array(neg)) == pytest.approx(brute_auroc(pos, neg), abs=1e-12)
 
     weights = draws(len(results), resamples=300, seed=7)
-    value, ci = auroc_ci(sentences, kinds, weights)
+    score = margin(sentences.stats, {"mean": 0.1})  # a one-statistic rule's margin ranks as it does
+    value, ci = auroc_ci(sentences, score, kinds, weights)
     assert value == pytest.approx(brute_auroc(pos, neg), abs=1e-12)
     picks = np.random.default_rng(7).integers(0, len(results), size=(300, len(results)))
     reference = []
@@ -65,27 +79,46 @@ def test_auroc_and_interval_match_brute_force() -> None:
     assert ci == pytest.approx(list(np.percentile(reference, [2.5, 97.5])), abs=1e-12)
 
 
-def test_gate_and_threshold_match_brute_force() -> None:
+def test_one_threshold_and_its_gate_match_brute_force() -> None:
     results = synthetic(seed=5, examples=20)
     sentences = Sentences.of(results)
     backed = [s["support"] for r in results for s in r["backed"]]
-    threshold = choose_threshold(np.array(backed), recall=0.8)
+    rule = fit(sentences.stats, sentences.where(["backed"]), ["mean"], recall=0.8)
     grid = [t / 100 for t in range(-300, 300)]
-    assert threshold == max(t for t in grid if sum(b >= t for b in backed) >= 0.8 * len(backed))
+    assert rule["mean"] == max(t for t in grid if sum(b >= t for b in backed) >= 0.8 * len(backed))
 
-    rows = gate_rows(sentences, threshold, draws(len(results), resamples=50))
+    rows = gate_rows(sentences, rule, draws(len(results), resamples=50))
     unbacked = [s for r in results for s in r["unbacked"]]
-    flagged = [s for s in unbacked if s["support"] < threshold]
-    wrongly = [b for b in backed if b < threshold]
+    caught = [s for s in unbacked if s["support"] < rule["mean"]]
+    wrongly = [b for b in backed if b < rule["mean"]]
     total = rows[-1]
-    assert total["recall"]["value"] == pytest.approx(len(flagged) / len(unbacked))
-    assert total["precision"]["value"] == pytest.approx(len(flagged) / (len(flagged) + len(wrongly)))
-    assert rows[0]["value"] == pytest.approx(sum(b >= threshold for b in backed) / len(backed))
+    assert total["recall"]["value"] == pytest.approx(len(caught) / len(unbacked))
+    assert total["precision"]["value"] == pytest.approx(len(caught) / (len(caught) + len(wrongly)))
+    assert rows[0]["value"] == pytest.approx(sum(b >= rule["mean"] for b in backed) / len(backed))
 
-    off, on = citation_rows(results, threshold)
-    assert off["citations"] == len(backed) and on["citations"] == sum(b >= threshold for b in backed)
+    gates = {"off": None, "on": rule}
+    off, on = citation_rows(results, gates)
+    assert off["citations"] == len(backed) and on["citations"] == sum(b >= rule["mean"] for b in backed)
     assert off["unbacked_citing"] == len(unbacked)
-    assert on["unbacked_citing"] == sum(s["support"] >= threshold for s in unbacked)
+    assert on["unbacked_citing"] == sum(s["support"] >= rule["mean"] for s in unbacked)
+
+
+def test_two_thresholds_match_a_grid_search() -> None:
+    sentences = Sentences.of(synthetic(seed=11, examples=30))
+    backed = sentences.where(["backed"])
+    rule = fit(sentences.stats, backed, ["mean", "min"], recall=0.9)
+    flags = flagged(sentences.stats, rule)
+    allowed = int(backed.sum()) - int(np.ceil(0.9 * backed.sum() - 1e-9))
+    assert (flags & backed).sum() <= allowed
+    best = 0
+    for t1 in np.arange(-3, 3, 0.01):  # every pair of grid thresholds, by brute force
+        for t2 in [*np.arange(-6, 1, 0.01), -np.inf]:
+            f = (sentences.stats["mean"] < t1) | (sentences.stats["min"] < t2)
+            if (f & backed).sum() <= allowed:
+                best = max(best, int((f & ~backed).sum()))
+    assert (flags & ~backed).sum() == best
+    one = flagged(sentences.stats, fit(sentences.stats, backed, ["mean"], recall=0.9))
+    assert (flags & ~backed).sum() >= (one & ~backed).sum()  # a second term never flags fewer
 
 
 def test_a_stopped_run_resumes_without_redoing_examples(tmp_path, monkeypatch) -> None:

@@ -1,12 +1,13 @@
-"""The support benchmark's summary: AUROC of support per kind of unbacked sentence, the threshold of
-"cites nothing" chosen on development data, and citation precision and recall with the gate.
+"""The support benchmark's summary: the rule of "cites nothing" chosen on development data among
+candidates on the per-token drops (:mod:`.support_rules`), the AUROC of its margin per kind of
+unbacked sentence, and citation precision and recall with no gate, today's and the chosen.
 
 Input: the ``results`` of :func:`rcstat.evaluation.attribution.support.run_support_bench`'s records,
-one per example (``backed``: support, gold and ranked sources of each annotated sentence;
-``unbacked``: kind, support and ranked sources of each probe). Intervals: 95% percentile bootstrap
-over examples (an example's sentences are drawn together: they share a context and a response), a
-fixed seed. AUROC: the probability that a backed sentence's support exceeds an unbacked one's (ties
-count one half).
+one per example (``backed``: support, per-token drops, gold and ranked sources of each annotated
+sentence; ``unbacked``: kind, support, per-token drops and ranked sources of each probe). Intervals:
+95% percentile bootstrap over examples (an example's sentences are drawn together: they share a
+context and a response), a fixed seed. AUROC: the probability that a backed sentence's score exceeds
+an unbacked one's (ties count one half).
 """
 
 from __future__ import annotations
@@ -18,31 +19,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from rcstat.evaluation.attribution.citations import summarise_citations
+from rcstat.evaluation.attribution.support_rules import (
+    RECALL,
+    RULES,
+    STATISTICS,
+    STEP,
+    choose_rule,
+    flagged,
+    margin,
+    statistics,
+)
 
 KINDS = ("other-topic", "swap-number", "swap-name")
-SEED, RESAMPLES, RECALL = 0, 2000, 0.95
+SEED, RESAMPLES = 0, 2000
 
 
 @dataclass(frozen=True)
 class Sentences:
-    """Every sentence of a set of examples: its example (0-based), support and kind (``backed`` or
-    an unbacked kind)."""
+    """Every sentence of a set of examples: its example (0-based), kind (``backed`` or an unbacked
+    kind) and the candidate statistics of its per-token drops (:mod:`.support_rules`)."""
 
     example: np.ndarray
-    support: np.ndarray
     kind: np.ndarray
+    stats: dict[str, np.ndarray]
     examples: int
 
     @classmethod
     def of(cls, results: Sequence[dict]) -> Sentences:
         rows = [
-            (e, s["support"], "backed" if part == "backed" else s["kind"])
+            (e, "backed" if part == "backed" else s["kind"], statistics(s["drops"]))
             for e, r in enumerate(results)
             for part in ("backed", "unbacked")
             for s in r[part]
         ]
-        example, support, kind = zip(*rows, strict=True) if rows else ((), (), ())
-        return cls(np.array(example, int), np.array(support, float), np.array(kind, str), len(results))
+        stats = {name: np.array([r[2][name] for r in rows], float) for name in STATISTICS}
+        example, kind = np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], str)
+        return cls(example, kind, stats, len(results))
 
     def where(self, kinds: Sequence[str]) -> np.ndarray:
         return np.isin(self.kind, list(kinds))
@@ -67,14 +79,17 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((pairs.mean() + 1) / 2)
 
 
-def auroc_ci(sentences: Sentences, kinds: Sequence[str], weights: np.ndarray) -> tuple[float, list[float]]:
-    """AUROC of backed against ``kinds`` and its bootstrap interval over ``weights`` (:func:`draws`)."""
+def auroc_ci(
+    sentences: Sentences, score: np.ndarray, kinds: Sequence[str], weights: np.ndarray
+) -> tuple[float, list[float]]:
+    """AUROC of ``score`` (one per sentence), backed against ``kinds``, and its bootstrap interval
+    over ``weights`` (:func:`draws`)."""
     backed, unbacked = sentences.where(["backed"]), sentences.where(kinds)
-    pairs = (np.sign(sentences.support[backed][:, None] - sentences.support[unbacked][None, :]) + 1) / 2
+    pairs = (np.sign(score[backed][:, None] - score[unbacked][None, :]) + 1) / 2
     wb, wu = weights[:, sentences.example[backed]], weights[:, sentences.example[unbacked]]
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.einsum("ri,ij,rj->r", wb, pairs, wu) / (wb.sum(1) * wu.sum(1))
-    return auroc(sentences.support[backed], sentences.support[unbacked]), _percentiles(values)
+    return auroc(score[backed], score[unbacked]), _percentiles(values)
 
 
 def _ratio(hit: np.ndarray, of: np.ndarray, sentences: Sentences, weights: np.ndarray) -> dict:
@@ -86,18 +101,10 @@ def _ratio(hit: np.ndarray, of: np.ndarray, sentences: Sentences, weights: np.nd
     return {"value": n / d if d else math.nan, "ci95": _percentiles(values), "hits": n, "of": d}
 
 
-def choose_threshold(backed: np.ndarray, recall: float = RECALL) -> float:
-    """The largest threshold on the 0.01 grid that keeps at least ``recall`` of the backed sentences
-    (support ≥ threshold): the ``ceil(recall · n)``-th largest support, rounded down to 0.01."""
-    need = math.ceil(recall * len(backed) - 1e-9)
-    value = float(np.sort(backed)[::-1][need - 1])
-    return math.floor(round(value * 100, 6)) / 100
-
-
-def gate_rows(sentences: Sentences, threshold: float, weights: np.ndarray) -> list[dict]:
-    """Precision and recall of "cites nothing" (support below ``threshold``) per unbacked kind and for
-    all together, against the backed sentences; and the backed sentences kept (support ≥ threshold)."""
-    below, backed = sentences.support < threshold, sentences.where(["backed"])
+def gate_rows(sentences: Sentences, rule: dict[str, float], weights: np.ndarray) -> list[dict]:
+    """Precision and recall of "cites nothing" (:func:`.support_rules.flagged` by ``rule``) per
+    unbacked kind and for all together, against the backed sentences; and the backed sentences kept."""
+    below, backed = flagged(sentences.stats, rule), sentences.where(["backed"])
     rows = [{"kind": "backed kept", **_ratio(backed & ~below, backed, sentences, weights)}]
     for name, kinds in [*((k, [k]) for k in KINDS), ("all unbacked", list(KINDS))]:
         unbacked = sentences.where(kinds)
@@ -111,10 +118,11 @@ def gate_rows(sentences: Sentences, threshold: float, weights: np.ndarray) -> li
     return rows
 
 
-def auroc_rows(sentences: Sentences, weights: np.ndarray) -> list[dict]:
-    rows = []
+def auroc_rows(sentences: Sentences, rule: dict[str, float], weights: np.ndarray) -> list[dict]:
+    """AUROC of ``rule``'s margin (:func:`.support_rules.margin`) per unbacked kind and for all."""
+    score, rows = margin(sentences.stats, rule), []
     for name, kinds in [*((k, [k]) for k in KINDS), ("all unbacked", list(KINDS))]:
-        value, ci = auroc_ci(sentences, kinds, weights)
+        value, ci = auroc_ci(sentences, score, kinds, weights)
         n = int(sentences.where(kinds).sum())
         rows.append(
             {
@@ -128,12 +136,25 @@ def auroc_rows(sentences: Sentences, weights: np.ndarray) -> list[dict]:
     return rows
 
 
-def gated_counts(results: dict, threshold: float | None) -> list[int]:
+def cites(sentence: dict, rule: dict[str, float] | None) -> bool:
+    """Whether a logged sentence passes ``rule`` (``None``: no gate)."""
+    if rule is None:
+        return True
+    stats = statistics(sentence["drops"])
+    return all(stats[name] >= t for name, t in rule.items())
+
+
+def describe(rule: dict[str, float]) -> str:
+    """``rule`` as its readers see it: ``mean ≥ 0.01 and min ≥ -2.5``."""
+    return " and ".join(f"{name} ≥ {t:g}" for name, t in rule.items())
+
+
+def gated_counts(results: dict, rule: dict[str, float] | None) -> list[int]:
     """``[true citations, citations, gold cited, gold]`` of one example's backed sentences, each citing
-    its ranked sources when its support reaches ``threshold`` (``None``: always, no gate)."""
+    its ranked sources when it passes ``rule`` (``None``: always, no gate)."""
     row = [0, 0, 0, 0]
     for s in results["backed"]:
-        cited = set(s["ranked"]) if threshold is None or s["support"] >= threshold else set()
+        cited = set(s["ranked"]) if cites(s, rule) else set()
         gold = set(s["gold"])
         row = [
             row[0] + len(cited & gold),
@@ -144,18 +165,17 @@ def gated_counts(results: dict, threshold: float | None) -> list[int]:
     return row
 
 
-def citation_rows(results: Sequence[dict], threshold: float) -> list[dict]:
-    """Citation precision and recall on backed sentences (95% Wilson, pooled) with the gate off and on
-    (:func:`rcstat.evaluation.attribution.citations.summarise_citations`), and how many unbacked
-    sentences cite a source either way."""
-    gates = {"off": None, "on": threshold}
-    records = [{"counts": {name: gated_counts(r, t) for name, t in gates.items()}} for r in results]
+def citation_rows(results: Sequence[dict], gates: dict[str, dict[str, float] | None]) -> list[dict]:
+    """Citation precision and recall on backed sentences (95% Wilson, pooled) under each of ``gates``
+    (name → rule, ``None``: off; :func:`rcstat.evaluation.attribution.citations.summarise_citations`),
+    and how many unbacked sentences cite a source under each."""
+    records = [{"counts": {name: gated_counts(r, rule) for name, rule in gates.items()}} for r in results]
     rows = summarise_citations(records, list(gates))
     unbacked = [s for r in results for s in r["unbacked"]]
     for row in rows:
-        t = gates[row.pop("margin")]
-        row["gate"] = "off" if t is None else f"on (support ≥ {t:g})"
-        citing = [s["kind"] for s in unbacked if s["ranked"] and (t is None or s["support"] >= t)]
+        name = row.pop("margin")
+        row["gate"] = name if gates[name] is None else f"{name} ({describe(gates[name])})"
+        citing = [s["kind"] for s in unbacked if s["ranked"] and cites(s, gates[name])]
         row["unbacked_citing"], row["unbacked"] = len(citing), len(unbacked)
         row["unbacked_citing_by_kind"] = {
             k: f"{citing.count(k)}/{sum(s['kind'] == k for s in unbacked)}" for k in KINDS
@@ -163,32 +183,53 @@ def citation_rows(results: Sequence[dict], threshold: float) -> list[dict]:
     return rows
 
 
-def summarise_support(dev: Sequence[dict], held_out: dict[str, Sequence[dict]], other: float) -> dict:
-    """The threshold chosen on ``dev`` (all development examples, pooled) and, on each held-out slice
-    and on them pooled: AUROC per kind, "cites nothing" at the chosen threshold and at ``other``, and
-    citations with the gate off and on."""
+def candidate_rows(sentences: Sentences, fitted: list[dict], weights: np.ndarray) -> list[dict]:
+    """Each candidate rule fitted on development data: its thresholds, the backed sentences it keeps
+    and the unbacked it flags per kind, and the AUROC of its margin per kind."""
+    return [
+        {
+            "rule": describe(f["rule"]),
+            "thresholds": f["rule"],
+            "gate": gate_rows(sentences, f["rule"], weights),
+            "auroc": auroc_rows(sentences, f["rule"], weights),
+        }
+        for f in fitted
+    ]
+
+
+def summarise_support(
+    dev: Sequence[dict], held_out: dict[str, Sequence[dict]], today: dict[str, float]
+) -> dict:
+    """The rule chosen on ``dev`` (all development examples, pooled; :func:`.support_rules.choose_rule`)
+    and, on each held-out slice and on them pooled: AUROC of its margin and of ``today``'s rule per
+    kind, "cites nothing" under both, and citations with no gate, today's and the chosen."""
     sentences = Sentences.of(dev)
-    threshold = choose_threshold(sentences.support[sentences.where(["backed"])])
+    rule, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
+    weights = draws(len(dev))
     out = {
-        "rule": f"the largest threshold on the 0.01 grid keeping dev recall of backed sentences ≥ {RECALL}",
-        "threshold": threshold,
+        "rule": f"among {len(RULES)} candidate rules, thresholds on a {STEP:g} grid keeping dev recall of "
+        f"backed sentences ≥ {RECALL}, the one flagging the most dev unbacked sentences (today's, "
+        "mean alone, unless another flags strictly more)",
+        "chosen": rule,
+        "today": today,
         "dev": {
             "examples": len(dev),
-            "auroc": auroc_rows(sentences, draws(len(dev))),
-            "gate": gate_rows(sentences, threshold, draws(len(dev))),
+            "candidates": candidate_rows(sentences, fitted, weights),
         },
         "held_out": {},
     }
     slices = dict(held_out)
     if len(held_out) > 1:
         slices["pooled"] = [r for rs in held_out.values() for r in rs]
+    gates = {"off": None, "today": today, "chosen": rule}
     for name, results in slices.items():
         sentences, weights = Sentences.of(results), draws(len(results))
         out["held_out"][name] = {
             "examples": len(results),
-            "auroc": auroc_rows(sentences, weights),
-            "gate": gate_rows(sentences, threshold, weights),
-            "gate_other": gate_rows(sentences, other, weights),
-            "citations": citation_rows(results, threshold),
+            "auroc": auroc_rows(sentences, rule, weights),
+            "auroc_today": auroc_rows(sentences, today, weights),
+            "gate": gate_rows(sentences, rule, weights),
+            "gate_today": gate_rows(sentences, today, weights),
+            "citations": citation_rows(results, gates),
         }
     return out
