@@ -4,13 +4,14 @@ stopped run that resumes without redoing examples."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rcstat.evaluation.attribution import support as bench
 from rcstat.evaluation.attribution.data import Example, Target
-from rcstat.evaluation.attribution.support_rules import fit, flagged, margin, statistics
+from rcstat.evaluation.attribution.support_rules import choose_rule, fit, flagged, margin, statistics
 from rcstat.evaluation.attribution.support_summary import (
     Sentences,
     auroc,
@@ -19,6 +20,9 @@ from rcstat.evaluation.attribution.support_summary import (
     draws,
     gate_rows,
 )
+from rcstat.options import DEFAULT_CITE_CONTRADICTION, DEFAULT_CITE_SUPPORT
+
+LOGS = Path(__file__).parents[2] / "benchmarks" / "attribution" / "support" / "logs"
 
 
 def sentence(rng: np.random.Generator, centre: float, **rest) -> dict:
@@ -119,6 +123,18 @@ def test_two_thresholds_match_a_grid_search() -> None:
     assert (flags & ~backed).sum() == best
     one = flagged(sentences.stats, fit(sentences.stats, backed, ["mean"], recall=0.9))
     assert (flags & ~backed).sum() >= (one & ~backed).sum()  # a second term never flags fewer
+
+
+def test_the_library_defaults_are_the_rule_chosen_on_the_development_logs() -> None:
+    dev = [
+        json.loads(line)["results"]
+        for log in sorted(LOGS.glob("dev-*.jsonl"))
+        for line in log.read_text(encoding="utf-8").splitlines()[1:]
+    ]
+    assert len(dev) == 40
+    sentences = Sentences.of(dev)
+    rule, _ = choose_rule(sentences.stats, sentences.where(["backed"]))
+    assert rule == {"max": DEFAULT_CITE_SUPPORT, "min": -DEFAULT_CITE_CONTRADICTION}
 
 
 def test_a_stopped_run_resumes_without_redoing_examples(tmp_path, monkeypatch) -> None:

@@ -2,15 +2,15 @@
 development data (the support benchmark, issue 28).
 
 A sentence's drops are the falls in log-probability of its tokens when its cited sources are cut
-(:func:`rcstat.attribution.support.token_logprobs`). Statistics of them: ``mean`` (today's support),
-``min`` and ``low3`` (the lowest drop, the mean of the three lowest: a token the sources argue
-against, such as a swapped number, gains probability when they are cut), ``max`` and ``top3`` (the
-highest drop, the mean of the three highest: a backed sentence has a few tokens that lean on the
-source hard, an unbacked one diffuse small drops). A rule names one or two statistics; a sentence
-cites nothing when any of them falls below its threshold. On development data each rule's
-thresholds are the grid points (0.01 apart) that keep at least ``RECALL`` of the backed sentences
-and, under that, flag the most unbacked ones; the rule chosen flags the most (today's rule, the
-first, unless another flags strictly more).
+(:func:`rcstat.attribution.support.token_logprobs`). Statistics of them: ``mean`` (the support
+value before this benchmark), ``min`` and ``low3`` (the lowest drop, the mean of the three lowest:
+a token the sources argue against, such as a swapped number, gains probability when they are cut),
+``max`` and ``top3`` (the highest drop, the mean of the three highest: a backed sentence has a few
+tokens that lean on the source hard, an unbacked one diffuse small drops). A rule names one or two
+statistics; a sentence cites nothing when any of them falls below its threshold. On development
+data each rule's thresholds are the grid points (0.01 apart) that keep at least ``RECALL`` of the
+backed sentences and, under that, flag the most unbacked ones; the rule chosen flags the most (the
+mean alone, the first, unless another flags strictly more).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def statistics(drops: Sequence[float]) -> dict[str, float]:
 
 
 def _floor(value: float) -> float:
-    return math.floor(round(value / STEP, 6)) * STEP
+    return round(math.floor(round(value / STEP, 6)) * STEP, 6)
 
 
 def _below(values: np.ndarray, budget: int) -> float:

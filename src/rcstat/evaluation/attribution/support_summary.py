@@ -1,6 +1,6 @@
 """The support benchmark's summary: the rule of "cites nothing" chosen on development data among
 candidates on the per-token drops (:mod:`.support_rules`), the AUROC of its margin per kind of
-unbacked sentence, and citation precision and recall with no gate, today's and the chosen.
+unbacked sentence, and citation precision and recall with no gate, the previous rule and the chosen.
 
 Input: the ``results`` of :func:`rcstat.evaluation.attribution.support.run_support_bench`'s records,
 one per example (``backed``: support, per-token drops, gold and ranked sources of each annotated
@@ -198,20 +198,20 @@ def candidate_rows(sentences: Sentences, fitted: list[dict], weights: np.ndarray
 
 
 def summarise_support(
-    dev: Sequence[dict], held_out: dict[str, Sequence[dict]], today: dict[str, float]
+    dev: Sequence[dict], held_out: dict[str, Sequence[dict]], previous: dict[str, float]
 ) -> dict:
     """The rule chosen on ``dev`` (all development examples, pooled; :func:`.support_rules.choose_rule`)
-    and, on each held-out slice and on them pooled: AUROC of its margin and of ``today``'s rule per
-    kind, "cites nothing" under both, and citations with no gate, today's and the chosen."""
+    and, on each held-out slice and on them pooled: AUROC of its margin and of ``previous``'s rule per
+    kind, "cites nothing" under both, and citations with no gate, the previous rule and the chosen."""
     sentences = Sentences.of(dev)
     rule, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
     weights = draws(len(dev))
     out = {
         "rule": f"among {len(RULES)} candidate rules, thresholds on a {STEP:g} grid keeping dev recall of "
-        f"backed sentences ≥ {RECALL}, the one flagging the most dev unbacked sentences (today's, "
+        f"backed sentences ≥ {RECALL}, the one flagging the most dev unbacked sentences (the previous, "
         "mean alone, unless another flags strictly more)",
         "chosen": rule,
-        "today": today,
+        "previous": previous,
         "dev": {
             "examples": len(dev),
             "candidates": candidate_rows(sentences, fitted, weights),
@@ -221,15 +221,15 @@ def summarise_support(
     slices = dict(held_out)
     if len(held_out) > 1:
         slices["pooled"] = [r for rs in held_out.values() for r in rs]
-    gates = {"off": None, "today": today, "chosen": rule}
+    gates = {"off": None, "previous": previous, "chosen": rule}
     for name, results in slices.items():
         sentences, weights = Sentences.of(results), draws(len(results))
         out["held_out"][name] = {
             "examples": len(results),
             "auroc": auroc_rows(sentences, rule, weights),
-            "auroc_today": auroc_rows(sentences, today, weights),
+            "auroc_previous": auroc_rows(sentences, previous, weights),
             "gate": gate_rows(sentences, rule, weights),
-            "gate_today": gate_rows(sentences, today, weights),
+            "gate_previous": gate_rows(sentences, previous, weights),
             "citations": citation_rows(results, gates),
         }
     return out
