@@ -17,7 +17,12 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``fill-cap0.25`` / ``fill-room16`` / ``fill-room64``: ``FillPress`` with RC's signal capped at a quarter
   of each head's kept budget, or at 16 (the window's size) or 64 entries per head (round 7);
 - ``fill|leverage``: ``FillPress`` with Compactor's leverage scores for the rest instead of KeyDiff's
-  (round 8, beside ``leverage`` alone).
+  (round 8, beside ``leverage`` alone);
+- ``fill|kd+lev``: ``FillPress`` with the rest by the mean of KeyDiff's and leverage's per-head
+  percentiles (two query-independent measures by rank);
+- ``fill-selective`` / ``fill-selective|kd+lev``: RC's room shrinks with its signal's breadth, ``cap ×
+  budget × min(1, budget / S)`` for ``S`` entries above the null (a diagnostic on dev samples found RC
+  above its null on 20–40% of a query-agnostic head's keys, 2–9% with the question: round 9).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -124,10 +129,61 @@ def _fill_leverage(ratio: float):
     return FillPress(ratio, also=LeverageScorePress())
 
 
+def _rank_mean():
+    """A scorer ranking each head's keys by the mean of KeyDiff's and leverage's percentiles (round 9)."""
+    from kvpress import KeyDiffPress, LeverageScorePress, ScorerPress
+
+    from rcstat.presses.cross_layer_press import head_percentiles
+
+    class RankMean(ScorerPress):
+        def __init__(self) -> None:
+            self.compression_ratio = 0.0
+            self.parts = (KeyDiffPress(), LeverageScorePress())
+
+        def __repr__(self) -> str:
+            return "RankMean(KeyDiffPress, LeverageScorePress)"
+
+        def post_init_from_model(self, model) -> None:
+            for part in self.parts:
+                part.post_init_from_model(model)
+
+        def score(self, module, hidden_states, keys, values, attentions, kwargs):
+            ranks = [
+                head_percentiles(p.score(module, hidden_states, keys, values, attentions, kwargs).float())
+                for p in self.parts
+            ]
+            return sum(ranks) / len(ranks)
+
+    return RankMean()
+
+
+def _selective(ratio: float, also=None):
+    """``FillPress`` whose RC room shrinks as its signal broadens: ``cap × budget × min(1, budget / S)``
+    per head, ``S`` the head's entries above the null (round 9)."""
+    import torch
+    from kvpress.utils import compute_n_kept
+
+    from rcstat.presses.fill_press import FillPress
+
+    class Selective(FillPress):
+        def score(self, module, hidden_states, keys, values, attentions, kwargs):
+            first = self.press.score(module, hidden_states, keys, values, attentions, kwargs).float()
+            budget = compute_n_kept(keys.shape[-2], self.compression_ratio)
+            signal = int(((first > 0) & ~torch.isposinf(first)).sum(-1).max())
+            self._room = int(budget * self.cap * min(1.0, budget / max(signal, 1)))
+            return super().score(module, hidden_states, keys, values, attentions, kwargs)
+
+        def room(self, n: int) -> int:
+            return self._room
+
+    return Selective(ratio) if also is None else Selective(ratio, also=also)
+
+
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
     from rcstat.presses.cross_layer_press import CrossLayerPress
+    from rcstat.presses.fill_press import FillPress
     from rcstat.presses.future_rc_press import FutureRCPress
     from rcstat.presses.gaussian_press import GaussianRCPress
     from rcstat.presses.rcstat_press import RCStatPress
@@ -157,6 +213,10 @@ def candidates() -> dict:
         "head:rc>null|keydiff": lambda ratio: head_fill()(ratio),
         "head:rc>null|keydiff-cap": lambda ratio: head_fill(0.5)(ratio),
         "fill|leverage": lambda ratio: _fill_leverage(ratio),
+        "fill": lambda ratio: FillPress(ratio),
+        "fill|kd+lev": lambda ratio: FillPress(ratio, also=_rank_mean()),
+        "fill-selective": lambda ratio: _selective(ratio),
+        "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

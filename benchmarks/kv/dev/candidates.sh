@@ -8,6 +8,8 @@
 #   benchmarks/kv/dev/candidates.sh round6    both orders within each head, the same share per head
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round7    FillPress's cap: a quarter, 16 or 64 entries
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round8    FillPress over leverage scores
+#   MODELS=gemma-3-270m PER_TASK=12 benchmarks/kv/dev/candidates.sh round9    RC's room by its breadth;
+#       KeyDiff and leverage by rank (60 samples per cell: rounds 7-8 were too small to rank these)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
 # re-summarised from its log with --limit.)
 set -euo pipefail
@@ -23,6 +25,7 @@ case "$round" in
   round6) only=none,rc,rc\>null\|keydiff,head:rc\>null\|keydiff,head:rc\>null\|keydiff-cap,keydiff ;;  # per-head budgets
   round7) only=none,head:rc\>null\|keydiff-cap,fill-cap0.25,fill-room16,fill-room64,keydiff ;;  # the cap
   round8) only=none,head:rc\>null\|keydiff-cap,fill\|leverage,leverage,keydiff ;;  # leverage for the rest
+  round9) only=none,fill,fill\|kd+lev,fill-selective,fill-selective\|kd+lev,leverage,keydiff ;;  # breadth, ranks
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
