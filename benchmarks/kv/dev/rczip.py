@@ -1,7 +1,7 @@
 """Development run for issue 27: RCZipPress's options against KVzip (seed 1000, never seed 0).
 
 Each variant switches the options of ``RCZipPress`` (``rcstat-zip``) where its first build differed
-from SPEC §3's prototype, beside KVzip and the full cache, on needle and multikey at 1k tokens:
+from SPEC §3's prototype, beside KVzip, KVzip+ and the full cache, on needle and multikey at 1k tokens:
 
 - ``zip``: the first build (``window=0, prefix="zero"``: the template's prefix left at KVzip's 0);
 - ``zip+w16``: the last 16 context tokens always kept (query-aware: the question);
@@ -11,6 +11,7 @@ from SPEC §3's prototype, beside KVzip and the full cache, on needle and multik
   one pass, whose floor (the repeat, "Repeat…" prompt included) is the prototype's.
 
     python benchmarks/kv/dev/rczip.py [--query-aware] --output benchmarks/kv/dev/rczip/SETTING
+    benchmarks/kv/dev/rczip.sh             # both settings at once (rczip-r2: 4 per task)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def presses() -> dict:
     return {
         FULL_CACHE: None,
         "kvzip": PRESSES["kvzip"].make,
+        "kvzip+": PRESSES["kvzip+"].make,
         **{name: variant(options) for name, options in VARIANTS.items()},
     }
 
