@@ -1,5 +1,5 @@
 # Sourced by the scripts that run presses beside a committed KV run on its samples (fill.sh,
-# default.sh, ruler.sh): seed 0, 1k tokens, ratios 0.25-0.9, one torch thread per process, output in
+# default.sh, ruler.sh, zip.sh): seed 0, 1k tokens, ratios 0.25-0.9, one torch thread per process, output in
 # benchmarks/kv/MODEL/SETTING/NAME (resumable: rerun to continue).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

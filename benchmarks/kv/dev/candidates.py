@@ -22,7 +22,10 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   percentiles (two query-independent measures by rank);
 - ``fill-selective`` / ``fill-selective|kd+lev``: RC's room shrinks with its signal's breadth, ``cap ×
   budget × min(1, budget / S)`` for ``S`` entries above the null (a diagnostic on dev samples found RC
-  above its null on 20–40% of a query-agnostic head's keys, 2–9% with the question: round 9).
+  above its null on 20–40% of a query-agnostic head's keys, 2–9% with the question: round 9);
+- ``--probe TEXT`` (round 10, query-agnostic only): a fixed, task-blind question appended to every
+  context before it is compressed, so that RC's window reads a question where the user's is not yet
+  known (the lead of a short probe pass; here its tokens stay in the cache, for every press alike).
 
     benchmarks/kv/dev/candidates.sh     # both models, both settings (seed 1000)
 """
@@ -33,6 +36,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from devrun import in_turn, only, report, run
@@ -238,11 +242,14 @@ def main() -> None:
         action="store_true",
         help="write the report from the records already in the log (a stopped round); run nothing",
     )
+    parser.add_argument("--probe", default=None, help="a fixed question appended to every context (round 10)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     model, tokenizer = load_model(args.model)
     by_task = builtin_samples(tokenizer, TASKS, args.per_task, [1024], seed=args.seed)
     samples = (in_turn(by_task, args.per_task) if args.interleave else by_task)[: args.limit]
+    if args.probe:
+        samples = [replace(s, context=s.context + "\n" + args.probe) for s in samples]
     config = Config.create(only(candidates(), args.only), [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
     if args.summarise_only:  # the records of the first samples, as logged (the presses' reprs may have grown)
@@ -256,6 +263,7 @@ def main() -> None:
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}"
         + (", families in turn" if args.interleave else "")
         + (f", first {args.limit}" if args.limit else "")
+        + (f", probe {args.probe!r} appended" if args.probe else "")
         + ")",
         "query_aware": args.query_aware,
         "command": "python benchmarks/kv/dev/candidates.py " + shlex.join(sys.argv[1:]),

@@ -10,6 +10,8 @@
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round8    FillPress over leverage scores
 #   MODELS=gemma-3-270m PER_TASK=12 benchmarks/kv/dev/candidates.sh round9    RC's room by its breadth;
 #       KeyDiff and leverage by rank (60 samples per cell: rounds 7-8 were too small to rank these)
+#   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
+#       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
 # re-summarised from its log with --limit.)
 set -euo pipefail
@@ -26,6 +28,7 @@ case "$round" in
   round7) only=none,head:rc\>null\|keydiff-cap,fill-cap0.25,fill-room16,fill-room64,keydiff ;;  # the cap
   round8) only=none,head:rc\>null\|keydiff-cap,fill\|leverage,leverage,keydiff ;;  # leverage for the rest
   round9) only=none,fill,fill\|kd+lev,fill-selective,fill-selective\|kd+lev,leverage,keydiff ;;  # breadth, ranks
+  round10) only=none,fill,leverage,keydiff ;;  # the same contexts with and without a fixed probe question
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
@@ -36,6 +39,16 @@ one() {  # model, setting
   python benchmarks/kv/dev/candidates.py --model "$1" --per-task "$per_task" --interleave --only "$only" \
     "${aware[@]}" --output "$out" > "$out.log" 2>&1
 }
+probe="What are the names, numbers and facts stated in the text above?"
+if [ "$round" = round10 ]; then
+  for model in ${MODELS:-gemma-3-270m smollm2-135m-instruct}; do
+    out=benchmarks/kv/dev/candidates/$round/$model/query-agnostic  # without the probe: round 9's log
+    mkdir -p "$out"
+    python benchmarks/kv/dev/candidates.py --model "$model" --per-task "$per_task" --interleave --only "$only" \
+      --probe "$probe" --output "$out" > "$out.log" 2>&1
+  done
+  exit
+fi
 for model in ${MODELS:-gemma-3-270m smollm2-135m-instruct}; do
   one "$model" query-agnostic &
   one "$model" query-aware &
