@@ -1,7 +1,7 @@
 """One call, as ContextCite users expect: ``from rcstat import cite``.
 
 >>> cited = cite(["Paris is in France.", "Rome is in Italy."], "Where is Rome?", "Rome is in Italy.")
->>> cited.to_frame()          # one row per citation: sentence, support, contradiction, source, score
+>>> cited.to_frame()          # one row per citation: sentence, support, source, score
 >>> cited.to_html("cited.html"); cited   # a page; in a notebook, the cited response itself
 
 Sits above the core and the render layer (it imports both; nothing in them imports it).
@@ -17,7 +17,7 @@ from rcstat.attribution.citations import Citations
 from rcstat.attribution.citations import cite as cite_result
 from rcstat.io import write_atomic
 from rcstat.models.loading import model_name
-from rcstat.options import DEFAULT_CITE_CONTRADICTION, DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
 from rcstat.render.citations_html import STYLE, fragment, render
 
 
@@ -50,17 +50,13 @@ def cite(
     *,
     margin: float = DEFAULT_CITE_MARGIN,
     min_support: float = DEFAULT_CITE_SUPPORT,
-    max_contradiction: float = DEFAULT_CITE_CONTRADICTION,
 ) -> CitedResponse:
     """Cite the sources of each sentence of ``response`` (generated greedily when ``None``): chunks when
     given a list, else the context's sentences; ``model``: a model id or path (the default model when
     ``None``, loaded once) or an :class:`Attributor`. Costs ``2 + sentences`` forward passes."""
     attributor = model if isinstance(model, Attributor) else _attributor(model)
     result = attributor.attribute(context_or_chunks, query, response)
-    cited = cite_result(
-        result, margin, attributor=attributor, min_support=min_support, max_contradiction=max_contradiction
-    )
-    gates = (cited.min_support, cited.max_contradiction)
-    out = CitedResponse(cited.response, cited.sentences, cited.sources, cited.margin, *gates)
+    cited = cite_result(result, margin, attributor=attributor, min_support=min_support)
+    out = CitedResponse(cited.response, cited.sentences, cited.sources, cited.margin, cited.min_support)
     out.query, out.model = query, model_name(attributor.model)
     return out

@@ -398,23 +398,13 @@ def test_generate_refuses_bad_input_in_one_line(extra, message, tiny_checkpoint,
 
 def test_cite_text_json_and_html(tiny_checkpoint, tmp_path, capsys) -> None:
     argv = [*attribute_argv(tmp_path, tiny_checkpoint)[1:], "--response", "Curie won. The Rhine rises."]
-    argv += ["--min-support", "-1000", "--max-contradiction", "1000"]  # a random model: no gate
+    argv += ["--min-support", "-1000"]  # a random model's support gates nothing out
     assert cli.main(["cite", *argv, "--format", "json", "--margin", "0"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {
-        "model",
-        "response",
-        "margin",
-        "min_support",
-        "max_contradiction",
-        "sentences",
-        "sources",
-    }
-    assert (record["min_support"], record["max_contradiction"]) == (-1000, 1000)
+    assert set(record) == {"model", "response", "margin", "min_support", "sentences", "sources"}
     assert [s["text"] for s in record["sentences"]] == ["Curie won.", "The Rhine rises."]
     assert all(s["citations"] for s in record["sentences"]) and len(record["sources"]) == 3
     assert all(isinstance(s["support"], float) for s in record["sentences"])
-    assert all(isinstance(s["contradiction"], float) for s in record["sentences"])
     assert [s["source"] for s in record["sources"]] == [1, 2, 3]  # the [n] printed is the n in JSON
     first = record["sentences"][0]["citations"][0]
     assert cli.main(["cite", *argv, "--margin", "0"]) == 0

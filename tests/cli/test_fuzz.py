@@ -121,7 +121,6 @@ def test_the_fuzz_reaches_the_newer_commands() -> None:
     for wanted in [
         ("cite", "--margin"),
         ("cite", "--min-support"),
-        ("cite", "--max-contradiction"),
         ("generate", "--budget"),
         ("generate", "--interval"),
         ("bench decoding", "--timing-tokens"),

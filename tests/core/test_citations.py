@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import Citation, Citations, CitedSentence, choose, cite
-from rcstat.attribution.features import build_task
 from rcstat.attribution.sources import Source
-from rcstat.attribution.support import sentence_support, without
+from rcstat.attribution.support import without
 from rcstat.errors import RCStatError
 from rcstat.render.citations_html import fragment
 
@@ -65,18 +62,17 @@ def test_cut_spans_leave_the_rest() -> None:
 def sample() -> Citations:
     sources = [Source(0, "Rome is in Italy.", 0, 17), Source(1, "Curie won.", 18, 28)]
     sentences = [
-        CitedSentence("Curie won twice.", 0, 16, (Citation(2, 4.25),), 0.31, 0.5),
-        CitedSentence("Chefs cook.", 17, 28, (), 0.002, 1.25),
+        CitedSentence("Curie won twice.", 0, 16, (Citation(2, 4.25),), 0.31),
+        CitedSentence("Chefs cook.", 17, 28, (), 0.002),
     ]
-    return Citations("Curie won twice. Chefs cook.", sentences, sources, 0.1, 0.05, 7.5)
+    return Citations("Curie won twice. Chefs cook.", sentences, sources, 0.1, 0.05)
 
 
 def test_one_numbering_and_scores_in_every_output() -> None:
     cited = sample()
     assert cited.text() == "Curie won twice. [2] Chefs cook."
     assert cited.text(scores=True) == (
-        "Curie won twice. [2: 4.25] (support 0.310, contradiction 0.500) "
-        "Chefs cook. (support 0.002, contradiction 1.250, unbacked)"
+        "Curie won twice. [2: 4.25] (support 0.310) Chefs cook. (support 0.002, unbacked)"
     )
     record = cited.to_dict()
     assert record["sentences"][0]["citations"] == [{"source": 2, "score": 4.25}]
@@ -85,80 +81,33 @@ def test_one_numbering_and_scores_in_every_output() -> None:
         "start": 17,
         "end": 28,
         "support": 0.002,
-        "contradiction": 1.25,
         "citations": [],
     }
-    assert record["min_support"] == 0.05 and record["max_contradiction"] == 7.5
     assert [s["source"] for s in record["sources"]] == [1, 2]
     page = fragment(record)
     assert '<a href="#source-2" title="score 4.250">[2]</a>' in page and 'id="source-2"' in page
     assert (
-        '<span class="unbacked" title="support 0.002 nats, contradiction 1.250 nats — no source backs it">'
-        "Chefs cook.</span>" in page
+        '<span class="unbacked" title="support 0.002 nats/token — no source backs it">Chefs cook.</span>'
+        in page
     )
-    assert "least support 0.05, most contradiction 7.5" in page
     frame = cited.to_frame()
     assert frame["source"].tolist()[0] == 2 and frame["source_text"].tolist()[0] == "Curie won."
     assert frame["support"].tolist() == [0.31, 0.002] and frame["source"].isna().tolist() == [False, True]
-    assert frame["contradiction"].tolist() == [0.5, 1.25]
 
 
-def tiny_result(tiny_checkpoint):
+def test_support_gates_citations_on_a_tiny_model(tiny_checkpoint) -> None:
     from rcstat.models.loading import load_model
 
     model, tokenizer = load_model(tiny_checkpoint)
     attributor = Attributor(model, tokenizer)
     chunks = ["The Rhine rises in the Alps.", "Marie Curie won two Nobel Prizes.", "Honey never spoils."]
-    return attributor, attributor.attribute(chunks, "Tell me facts.", "Curie won twice. The Rhine is long.")
-
-
-def test_support_and_contradiction_match_brute_force_on_a_tiny_model(tiny_checkpoint) -> None:
-    attributor, result = tiny_result(tiny_checkpoint)
-    model, tokenizer, task = attributor.model, attributor.tokenizer, result.task
-    spans = [(s.start, s.end) for s in result.sources["chunk"]]
-    sentences = [(0, 16), (17, len(result.response))]
-    cuts = [(sentences[0], [spans[1]]), (sentences[1], [spans[0], spans[2]])]
-
-    def logprob_of_each(input_ids: torch.Tensor) -> list[float]:  # one response token at a time
-        with torch.no_grad():
-            logits = model(input_ids).logits[0].float()
-        n, total = len(task.response_positions), input_ids.shape[1]
-        return [float(logits[i - 1].log_softmax(-1)[input_ids[0, i]]) for i in range(total - n, total)]
-
-    whole = logprob_of_each(task.input_ids)
-    measured = sentence_support(model, tokenizer, result, cuts)
-    for ((start, end), cut), (support, contradiction) in zip(cuts, measured, strict=True):
-        ablated = build_task(model, tokenizer, without(task.context, cut), task.query, task.response)
-        without_sources = logprob_of_each(ablated.input_ids)
-        drops = [whole[i] - without_sources[i] for i in result.rows(start, end).tolist()]
-        assert support == pytest.approx(max(drops), abs=1e-4)
-        assert contradiction == pytest.approx(-min(drops), abs=1e-4)
-
-
-def test_support_and_contradiction_gate_citations_on_a_tiny_model(tiny_checkpoint) -> None:
-    attributor, result = tiny_result(tiny_checkpoint)
-    open_gate = cite(result, 0.0, attributor=attributor, min_support=-1e9, max_contradiction=1e9)
-    assert all(np.isfinite([s.support, s.contradiction]).all() and s.citations for s in open_gate.sentences)
+    result = attributor.attribute(chunks, "Tell me facts.", "Curie won twice. The Rhine is long.")
+    open_gate = cite(result, 0.0, attributor=attributor, min_support=-1e9)
+    assert all(np.isfinite(s.support) and s.citations for s in open_gate.sentences)
     assert [s.citations for s in open_gate.sentences] == [s.citations for s in cite(result, 0.0).sentences]
-    for gates in ({"min_support": 1e9}, {"max_contradiction": -1e9}):  # either test alone shuts it
-        shut = cite(result, 0.0, attributor=attributor, **gates)
-        assert all(not s.citations for s in shut.sentences)
-        assert [(s.support, s.contradiction) for s in shut.sentences] == [
-            (s.support, s.contradiction) for s in open_gate.sentences
-        ]
-    record = cite(result, 0.0, attributor=attributor, min_support=1.5, max_contradiction=2.5).to_dict()
-    assert (record["min_support"], record["max_contradiction"]) == (1.5, 2.5)
-    first = open_gate.sentences[0]
-    edges = [  # (min_support, max_contradiction, cites): a value at a threshold passes it
-        (first.support, first.contradiction, True),
-        (math.nextafter(first.support, math.inf), first.contradiction, False),
-        (first.support, math.nextafter(first.contradiction, -math.inf), False),
-    ]
-    for low, high, cites in edges:
-        gated = cite(result, 0.0, attributor=attributor, min_support=low, max_contradiction=high)
-        assert bool(gated.sentences[0].citations) is cites
-    with pytest.raises(RCStatError, match="max_contradiction must be a finite number"):
-        cite(result, 0.0, attributor=attributor, max_contradiction=math.nan)
+    shut = cite(result, 0.0, attributor=attributor, min_support=1e9)
+    assert all(not s.citations for s in shut.sentences) and shut.to_dict()["min_support"] == 1e9
+    assert [s.support for s in shut.sentences] == [s.support for s in open_gate.sentences]
 
 
 def test_the_one_call_api_on_a_tiny_model(tiny_checkpoint, tmp_path) -> None:
@@ -175,7 +124,7 @@ def test_the_one_call_api_on_a_tiny_model(tiny_checkpoint, tmp_path) -> None:
 
 
 @pytest.mark.realmodel
-def test_curie_cites_the_backed_sentence() -> None:
+def test_curie_cites_the_backed_sentence_and_not_the_chef() -> None:
     from rcstat import cite as one_call
 
     context = (Path(__file__).parents[2] / "examples" / "curie.txt").read_text()
@@ -184,7 +133,7 @@ def test_curie_cites_the_backed_sentence() -> None:
     )
     cited = one_call(context, "Tell me about Marie Curie.", response)
     chef, prize, eiffel = cited.sentences
-    assert [c.source for c in prize.citations] == [3]
-    # at the development-chosen rule (support ≥ 0.7, contradiction ≤ 7.54) the chef sentence (support
-    # 1.48, from "Tokyo") and the Eiffel sentence (0.90) cite too: the README says so
-    assert prize.support > max(chef.support, eiffel.support)
+    assert not chef.citations and [c.source for c in prize.citations] == [3]
+    # the unbacked sentences have the least support; at the development-chosen threshold (0.01) the
+    # Eiffel sentence (0.018) still cites the Rhine: the README says so
+    assert prize.support > 5 * max(chef.support, eiffel.support)

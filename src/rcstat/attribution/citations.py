@@ -5,10 +5,9 @@ candidates are every source scoring within ``margin`` of its best source, provid
 stands at least ``margin`` above the median source (RC's scores are in logit units and their level
 varies from response to response, so the rule reads differences only). RC ranks; it cannot say
 whether the best source backs the sentence at all. With the model at hand (``attributor``), each
-sentence also gets its support and contradiction (:mod:`rcstat.attribution.support`: the largest
-fall and the largest rise of a token's log-probability when its candidates are cut from the
-context) and cites them only when the support reaches ``min_support`` and the contradiction does
-not pass ``max_contradiction``. Sources are numbered from 1 everywhere a user reads them. The defaults were
+sentence also gets its support (:mod:`rcstat.attribution.support`: the fall in the log-probability
+of its tokens when its candidates are cut from the context) and cites them only when the support
+reaches ``min_support``. Sources are numbered from 1 everywhere a user reads them. The defaults were
 chosen on development data (``benchmarks/attribution/citations``, ``benchmarks/attribution/support``).
 """
 
@@ -22,15 +21,7 @@ from rcstat.attribution.attributor import Attribution, Attributor
 from rcstat.attribution.sources import Source, sentence_spans
 from rcstat.attribution.support import sentence_support
 from rcstat.errors import RCStatError
-from rcstat.options import (
-    DEFAULT_CITE_CONTRADICTION,
-    DEFAULT_CITE_MARGIN,
-    DEFAULT_CITE_SUPPORT,
-    Granularity,
-    check_number,
-)
-
-FRAME_SENTENCE = ("sentence", "start", "end", "support", "contradiction")  # to_frame's sentence columns
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT, Granularity, check_number
 
 
 @dataclass(frozen=True)
@@ -43,15 +34,14 @@ class Citation:
 
 @dataclass(frozen=True)
 class CitedSentence:
-    """One sentence of the response (its character span), the sources it cites, best first, and its
-    support and contradiction in nats (``None`` when not measured)."""
+    """One sentence of the response (its character span), its support (``None`` when not measured)
+    and the sources it cites, best first."""
 
     text: str
     start: int
     end: int
     citations: tuple[Citation, ...]
     support: float | None = None
-    contradiction: float | None = None
 
 
 @dataclass
@@ -63,12 +53,10 @@ class Citations:
     sources: list[Source]
     margin: float
     min_support: float | None = None
-    max_contradiction: float | None = None
 
     def text(self, scores: bool = False) -> str:
         """The response with ``[n]`` after each cited sentence; ``scores``: each citation's score and
-        each sentence's support and contradiction, ``unbacked`` where they were measured and nothing
-        is cited."""
+        each sentence's support, ``unbacked`` where support was measured and nothing is cited."""
         out, last = "", 0
         for s in self.sentences:
             out += self.response[last : s.end]
@@ -76,8 +64,7 @@ class Citations:
                 f"[{c.source}: {c.score:.2f}]" if scores else f"[{c.source}]" for c in s.citations
             )
             if scores and s.support is not None:
-                unbacked = "" if s.citations else ", unbacked"
-                marks += f" (support {s.support:.3f}, contradiction {s.contradiction:.3f}{unbacked})"
+                marks += f" (support {s.support:.3f}{'' if s.citations else ', unbacked'})"
             out += " " + marks.strip() if marks else ""
             last = s.end
         return out + self.response[last:]
@@ -87,14 +74,12 @@ class Citations:
             "response": self.response,
             "margin": self.margin,
             "min_support": self.min_support,
-            "max_contradiction": self.max_contradiction,
             "sentences": [
                 {
                     "text": s.text,
                     "start": s.start,
                     "end": s.end,
                     "support": s.support,
-                    "contradiction": s.contradiction,
                     "citations": [{"source": c.source, "score": c.score} for c in s.citations],
                 }
                 for s in self.sentences
@@ -106,20 +91,20 @@ class Citations:
 
     def to_frame(self):
         """A pandas DataFrame, one row per citation (a sentence that cites nothing: one row with no
-        source), with the sentence's support and contradiction and the source's score and text (needs
-        pandas)."""
+        source), with the sentence's support and the source's score and text (needs pandas)."""
         try:
             import pandas as pd
         except ImportError:
             raise RCStatError("to_frame needs pandas: pip install pandas") from None
         rows = []
         for s in self.sentences:
-            values = (s.text, s.start, s.end, s.support, s.contradiction)
-            head = dict(zip(FRAME_SENTENCE, values, strict=True))
+            head = {"sentence": s.text, "start": s.start, "end": s.end, "support": s.support}
             for c in s.citations or (None,):
                 source = self.sources[c.source - 1].text if c else None
                 rows.append({**head, "source": c and c.source, "score": c and c.score, "source_text": source})
-        return pd.DataFrame(rows, columns=[*FRAME_SENTENCE, "source", "score", "source_text"])
+        return pd.DataFrame(
+            rows, columns=["sentence", "start", "end", "support", "source", "score", "source_text"]
+        )
 
 
 def sentence_scores(
@@ -159,21 +144,18 @@ def cite(
     *,
     attributor: Attributor | None = None,
     min_support: float = DEFAULT_CITE_SUPPORT,
-    max_contradiction: float = DEFAULT_CITE_CONTRADICTION,
 ) -> Citations:
     """Citations of ``result``'s response: chunks when the context was given as chunks, else its
     sentences (``granularity`` overrides). With ``attributor`` (the one that made ``result``), each
-    sentence's support and contradiction are measured (``1 + sentences`` more forward passes) and a
-    sentence cites only when its support reaches ``min_support`` and its contradiction does not pass
-    ``max_contradiction``; without, citations follow the ranking alone."""
+    sentence's support is measured (``1 + sentences`` more forward passes) and a sentence cites only
+    when it reaches ``min_support``; without, citations follow the ranking alone."""
     check_number("margin", margin)
     check_number("min_support", min_support)
-    check_number("max_contradiction", max_contradiction)
     if granularity is None:
         granularity = "chunk" if len(result.task.chunk_spans) > 1 else "sentence"
     sources = result.sources[granularity]
     scored = sentence_scores(result, granularity)
-    support: list[tuple[float | None, float | None]] = [(None, None)] * len(scored)
+    support: list[float | None] = [None] * len(scored)
     if attributor is not None:
         cuts = [
             (span, [(sources[i].start, sources[i].end) for i in candidates(scores, margin)])
@@ -181,9 +163,8 @@ def cite(
         ]
         support = list(sentence_support(attributor.model, attributor.tokenizer, result, cuts))
     sentences = []
-    for ((a, b), scores), (backing, against) in zip(scored, support, strict=True):
-        backed = backing is None or (backing >= min_support and against <= max_contradiction)
-        cited = tuple(Citation(i + 1, float(scores[i])) for i in (choose(scores, margin) if backed else ()))
-        sentences.append(CitedSentence(result.response[a:b], a, b, cited, backing, against))
-    gates = (None, None) if attributor is None else (min_support, max_contradiction)
-    return Citations(result.response, sentences, sources, margin, *gates)
+    for ((a, b), scores), backing in zip(scored, support, strict=True):
+        chosen = choose(scores, margin) if backing is None or backing >= min_support else ()
+        cited = tuple(Citation(i + 1, float(scores[i])) for i in chosen)
+        sentences.append(CitedSentence(result.response[a:b], a, b, cited, backing))
+    return Citations(result.response, sentences, sources, margin, None if attributor is None else min_support)

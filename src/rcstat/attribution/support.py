@@ -1,15 +1,13 @@
 """Support: whether the sources a sentence cites back it (docs/method.md §4, citations).
 
 RC ranks sources; it does not say whether any of them backs the sentence (an off-topic sentence
-still has a best source). The response is scored once with the whole context and once per sentence
-without that sentence's sources (the response kept whole, so every sentence keeps its prefix); each
-token's drop is the fall in its log-probability when they are cut. A sentence's **support** is its
-largest drop (nats): a backed sentence has tokens that lean hard on the source, an unbacked one
-(another topic) only diffuse small drops. Its **contradiction** is its largest rise (minus its
-smallest drop, nats): a token the sources argue against, such as a number the context states
-otherwise, gains probability when they are cut. Both were chosen over the mean drop on development
-data (``benchmarks/attribution/support``). Cost: ``1 + S`` plain forward passes for ``S``
-sentences, on top of the attribution's one.
+still has a best source). The support of a sentence is how much the model's log-probability of its
+tokens falls, in nats per token, when its cited sources are cut from the context: the response is
+scored once with the whole context and once per sentence without that sentence's sources (the
+response kept whole, so every sentence keeps its prefix). A sentence its sources back loses
+probability; one they do not (another topic, a number or name the context does not hold) loses
+none, or gains. Cost: ``1 + S`` plain forward passes for ``S`` sentences, on top of the
+attribution's one.
 """
 
 from __future__ import annotations
@@ -57,8 +55,7 @@ def token_logprobs(
 
 def sentence_support(
     model, tokenizer, result: Attribution, cited: list[tuple[tuple[int, int], list[tuple[int, int]]]]
-) -> list[tuple[float, float]]:
-    """Per sentence: its support (the largest drop of a token's log-probability when its sources are
-    cut) and its contradiction (the largest rise), both in nats (:func:`token_logprobs`)."""
-    drops = [w - c for w, c in token_logprobs(model, tokenizer, result, cited)]
-    return [(float(d.max()), float(-d.min())) for d in drops]
+) -> list[float]:
+    """Per sentence: the mean drop in log-probability of its tokens when its sources are cut
+    (:func:`token_logprobs`; nats per token; positive: they back it)."""
+    return [float((w - c).mean()) for w, c in token_logprobs(model, tokenizer, result, cited)]

@@ -8,7 +8,7 @@ from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import add_format, add_model, add_scoring, model_source, non_blank, number, scoring
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
-from rcstat.options import DEFAULT_CITE_CONTRADICTION, DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
 
 
 def register(sub) -> None:
@@ -19,9 +19,8 @@ def register(sub) -> None:
         "Attribute every sentence of the response (generated greedily when not given) in one forward pass "
         "and put [n] after it for each source scoring within the margin of its best source (none when the "
         "best does not lead the median source by the margin), if those sources back it: cutting them from "
-        "the context lowers some token's log-probability by at least --min-support nats and raises none by "
-        "more than --max-contradiction (one more forward pass per sentence, and one for the whole "
-        "response). Sources are numbered from 1.",
+        "the context lowers the sentence's log-probability by at least --min-support nats per token (one "
+        "more forward pass per sentence, and one for the whole response). Sources are numbered from 1.",
         'rcstat cite --sources chunks.jsonl --query "Who won?"',
         'rcstat cite --context notes.txt --query "What changed?" --response "…" --format json',
         'rcstat cite --sources chunks.jsonl --query "…" --format html --output cited.html',
@@ -41,20 +40,10 @@ def register(sub) -> None:
         "--min-support",
         type=number(float),
         default=DEFAULT_CITE_SUPPORT,
-        help="cite a sentence only if cutting its sources lowers one of its tokens' log-probability by "
-        "this many nats (dev-chosen)",
+        help="cite a sentence only if cutting its sources lowers its log-probability by this, nats/token",
     )
     cite.add_argument(
-        "--max-contradiction",
-        type=number(float),
-        default=DEFAULT_CITE_CONTRADICTION,
-        help="cite a sentence only if cutting its sources raises none of its tokens' log-probability by "
-        "more than this many nats (dev-chosen)",
-    )
-    cite.add_argument(
-        "--scores",
-        action="store_true",
-        help="text output: each citation's score and each sentence's support and contradiction",
+        "--scores", action="store_true", help="text output: each citation's score and each sentence's support"
     )
     add_scoring(cite)
     cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
@@ -76,13 +65,7 @@ def run(args: argparse.Namespace) -> int:
         attributor = Attributor(model, tokenizer, scoring=scoring(args), profile=args.profile)
         result = attributor.attribute(context, args.query, args.response)
         phase("support: one forward pass per sentence")
-        cited = cite(
-            result,
-            args.margin,
-            attributor=attributor,
-            min_support=args.min_support,
-            max_contradiction=args.max_contradiction,
-        )
+        cited = cite(result, args.margin, attributor=attributor, min_support=args.min_support)
     record = {"model": name, **cited.to_dict()}
     if args.format == "html":
         from rcstat.render.citations_html import render

@@ -1,7 +1,7 @@
 """A self-contained HTML view of a cited response (``rcstat cite --format html``, ``Citations.to_html``):
 the response with ``[n]`` after each cited sentence, each linked to source ``n`` in the list below;
-hovering a sentence or a citation shows its support and contradiction or its score; a sentence whose
-support was measured and that cites nothing is marked unbacked (no script)."""
+hovering a sentence or a citation shows its support or score; a sentence whose support was measured
+and that cites nothing is marked unbacked (no script)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,7 @@ def fragment(record: dict) -> str:
         parts.append(escape(response[last : s["start"]]))
         support = s.get("support")
         unbacked = support is not None and not s["citations"]
-        title = (
-            "support not measured"
-            if support is None
-            else f"support {support:.3f} nats, contradiction {s['contradiction']:.3f} nats"
-        )
+        title = "support not measured" if support is None else f"support {support:.3f} nats/token"
         title += " — no source backs it" if unbacked else ""
         mark = ' class="unbacked"' if unbacked else ""
         parts.append(f'<span{mark} title="{escape(title)}">{escape(s["text"])}</span>')
@@ -43,8 +39,6 @@ def fragment(record: dict) -> str:
     rule = f"margin {record['margin']:g}"
     if record.get("min_support") is not None:
         rule += f", least support {record['min_support']:g}"
-    if record.get("max_contradiction") is not None:
-        rule += f", most contradiction {record['max_contradiction']:g}"
     note = f"{cited} of {len(record['sentences'])} sentences cite a source ({rule}); hover for scores"
     return f"""<div class="answer">{"".join(parts)}</div><p class="mono">{escape(note)}</p>
 <ol class="sources">{sources}</ol>"""
