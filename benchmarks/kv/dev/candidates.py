@@ -33,13 +33,12 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from devrun import in_turn, only, report, run
+from devrun import in_turn, logged, only, report, run
 
 from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress
@@ -252,12 +251,7 @@ def main() -> None:
         samples = [replace(s, context=s.context + "\n" + args.probe) for s in samples]
     config = Config.create(only(candidates(), args.only), [0.25, 0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
-    if args.summarise_only:  # the records of the first samples, as logged (the presses' reprs may have grown)
-        keys = {s.key for s in samples}
-        lines = (out / "log.jsonl").read_text().splitlines()
-        records = [r for r in map(json.loads, lines) if "results" in r and r["key"] in keys]
-    else:
-        records = run(model, tokenizer, samples, config, out)
+    records = logged(out, samples) if args.summarise_only else run(model, tokenizer, samples, config, out)
     meta = {
         "model": args.model or "smollm2-135m-instruct",
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}"

@@ -3,6 +3,7 @@ run with a progress line per sample, and the report (JSON, markdown, plot) with 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,14 @@ def run(model, tokenizer, samples: Sequence, config: Config, out: Path) -> list[
         log=out / "log.jsonl",
         progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr, flush=True),
     )
+
+
+def logged(out: Path, samples: Sequence) -> list[dict]:
+    """The records ``out/log.jsonl`` holds for ``samples`` (a stopped run, summarised as it stands; the
+    presses' reprs may have grown since)."""
+    keys = {s.key for s in samples}
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "results" in r and r["key"] in keys]
 
 
 def report(out: Path, meta: dict, config: Config, records: list[dict]) -> None:

@@ -21,7 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from devrun import in_turn, only, report, run
+from devrun import in_turn, logged, only, report, run
 
 from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.tasks import builtin_samples
@@ -63,6 +63,11 @@ def main() -> None:
     parser.add_argument("--query-aware", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     parser.add_argument("--limit", type=int, default=None, help="the first N samples only (a stopped run)")
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="write the report from the records already in the log (a stopped run); run nothing",
+    )
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     model, tokenizer = load_model()
@@ -70,7 +75,7 @@ def main() -> None:
     samples = in_turn(by_task, args.per_task)[: args.limit]
     config = Config.create(only(presses(), args.only), [0.5, 0.75, 0.9], args.query_aware, 64)
     out = Path(args.output)
-    records = run(model, tokenizer, samples, config, out)
+    records = logged(out, samples) if args.summarise_only else run(model, tokenizer, samples, config, out)
     meta = {
         "model": DEFAULT_MODEL,
         "data": f"{','.join(TASKS)} (per task {args.per_task}, length 1024, seed {args.seed}, in turn"
