@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Issue 27 on Gemma-3-270M: the RC reconstruction press (`rcstat-zip`: our own KVzip passes, each
-# layer's rotary and sliding window handled; kvpress's KVzip refuses the model) on the committed
-# samples (seed 0, six families × 17 per setting, the same as every Gemma run) beside the full cache
-# (which must reproduce the committed runs). The cheap presses' cells on the same samples are in the
-# committed runs beside this one. Resumable: rerun to continue.
-#   benchmarks/kv/zip.sh
+# Issue 27: the RC reconstruction press (`rcstat-zip`) as it now is (window=16, prefix="keep") on
+# committed samples (seed 0) beside the full cache (which must reproduce the committed runs); the
+# other presses' cells on the same samples are in the committed runs beside these. Resumable.
+#   benchmarks/kv/zip.sh                                  # Gemma-3-270M: six families × 17 per setting
+#                                                         # (our own KVzip passes, each layer's rotary
+#                                                         # and sliding window handled; kvpress's KVzip
+#                                                         # refuses the model)
+#   MODELS=smollm2-135m-instruct benchmarks/kv/zip.sh     # SmolLM2: the kvzip-subset's samples (10
+#                                                         # needle, 10 multikey), where KVzip ran
 source "$(dirname "$0")/extra.sh"
-for setting in query-aware query-agnostic; do
-  extra rcstat-zip gemma-3-270m "$six" 17 none,rcstat-zip "$setting" &
+for model in ${MODELS:-gemma-3-270m}; do
+  for setting in query-aware query-agnostic; do
+    if [ "$model" = gemma-3-270m ]; then
+      extra rcstat-zip "$model" "$six" 17 none,rcstat-zip "$setting" &
+    else
+      extra rcstat-zip "$model" needle,multikey 10 none,rcstat-zip "$setting" &
+    fi
+  done
+  wait
 done
-wait
