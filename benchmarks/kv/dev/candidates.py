@@ -23,6 +23,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``fill-selective`` / ``fill-selective|kd+lev``: RC's room shrinks with its signal's breadth, ``cap ×
   budget × min(1, budget / S)`` for ``S`` entries above the null (a diagnostic on dev samples found RC
   above its null on 20–40% of a query-agnostic head's keys, 2–9% with the question: round 9);
+- ``zip`` / ``zip-layerwise`` (round 11, issue 27): ``RCZipPress`` as ``rcstat-zip`` is (ranked across
+  the global layers, KVzip's rule), and with KVzip's ``layerwise=True`` (the same share per layer: on
+  Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live;
 - ``--probe TEXT`` (round 10, query-agnostic only): a fixed, task-blind question appended to every
   context before it is compressed, so that RC's window reads a question where the user's is not yet
   known (the lead of a short probe pass; here its tokens stay in the cache, for every press alike).
@@ -182,6 +185,17 @@ def _selective(ratio: float, also=None):
     return Selective(ratio) if also is None else Selective(ratio, also=also)
 
 
+def _zip(**options):
+    """``RCZipPress`` at a ratio, run live (its own passes) (round 11)."""
+    from rcstat.presses.rczip_press import RCZipPress
+
+    def make(ratio: float):
+        return RCZipPress(compression_ratio=ratio, **options)
+
+    make.live = True
+    return make
+
+
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
@@ -220,6 +234,8 @@ def candidates() -> dict:
         "fill|kd+lev": lambda ratio: FillPress(ratio, also=_rank_mean()),
         "fill-selective": lambda ratio: _selective(ratio),
         "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
+        "zip": _zip(),
+        "zip-layerwise": _zip(layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

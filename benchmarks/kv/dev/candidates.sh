@@ -10,6 +10,8 @@
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round8    FillPress over leverage scores
 #   MODELS=gemma-3-270m PER_TASK=12 benchmarks/kv/dev/candidates.sh round9    RC's room by its breadth;
 #       KeyDiff and leverage by rank (60 samples per cell: rounds 7-8 were too small to rank these)
+#   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round11    rcstat-zip ranked across the global layers
+#       or layerwise (issue 27: across them it starved layer 17 on the committed samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -28,6 +30,7 @@ case "$round" in
   round7) only=none,head:rc\>null\|keydiff-cap,fill-cap0.25,fill-room16,fill-room64,keydiff ;;  # the cap
   round8) only=none,head:rc\>null\|keydiff-cap,fill\|leverage,leverage,keydiff ;;  # leverage for the rest
   round9) only=none,fill,fill\|kd+lev,fill-selective,fill-selective\|kd+lev,leverage,keydiff ;;  # breadth, ranks
+  round11) only=none,fill,zip,zip-layerwise ;;  # issue 27: rcstat-zip across layers or the same share each
   round10) only=none,fill,leverage,keydiff ;;  # the same contexts with and without a fixed probe question
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
