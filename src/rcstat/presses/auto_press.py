@@ -112,10 +112,10 @@ class AutoRCScorer(ScorerPress):
         RCStatPress(**self.scorer_options)
 
     def post_init_from_model(self, model: nn.Module) -> None:
-        many = compressed_kv_heads(model) >= self.min_kv_heads
-        options = self.scorer_options if many else {**self.scorer_options, "above_null": True}
-        self.chosen = RCStatPress(**options) if many else FillPress(press=RCStatPress(**options))
-        self.scope = "model" if many else "head"
+        """The prefill's :func:`recipe` for this model, as a scorer and the scope it shares a budget by."""
+        press = recipe(compressed_kv_heads(model), 0.0, self.min_kv_heads, **self.scorer_options)
+        across = isinstance(press, CrossLayerPress)
+        self.chosen, self.scope = (press.press, "model") if across else (press, "head")
         self.chosen.post_init_from_model(model)
 
     def score(
