@@ -94,7 +94,7 @@ def test_the_first_compression_keeps_what_the_prefill_press_keeps(
 def test_the_default_while_generating_keeps_what_its_prefill_recipe_keeps(
     family: str, min_kv_heads: int, monkeypatch
 ) -> None:
-    """Scope ``auto`` (the registry's ``rcstat``): RC across the model where the compressed layers
+    """Scope ``auto`` (``AutoRCScorer``): RC across the model where the compressed layers
     hold ``min_kv_heads`` KV heads or more, FillPress per head where fewer; right after the prefill it
     keeps what the default prefill press (AutoRCPress) keeps at ratio 0.5, FillPress's cap included."""
     model = tiny_model(family)
@@ -111,7 +111,7 @@ def test_the_default_while_generating_keeps_what_its_prefill_recipe_keeps(
 def test_scope_auto_needs_a_scorer_with_a_rule() -> None:
     with pytest.raises(RCStatError, match="scope auto"):
         DecodingCompression(KnormPress(), Budget(tokens=32), "auto")
-    assert make_decoding("rcstat", Budget(tokens=32)).scope == "auto"
+    assert DecodingCompression(AutoRCScorer(), Budget(tokens=32), "auto").scope == "auto"
 
 
 def _assert_holds_what_was_kept(model, cache, compressed) -> None:

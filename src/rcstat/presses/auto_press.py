@@ -14,7 +14,9 @@ layer; sliding-window layers are left whole):
 
 While generating (:class:`~rcstat.kv.generation.DecodingCompression` with scope ``"auto"``),
 :class:`AutoRCScorer` applies the same rule: RC ranked across the model (scope ``"model"``) or
-:class:`FillPress` within each head (scope ``"head"``).
+:class:`FillPress` within each head (scope ``"head"``). It is an option, not the registry's
+``rcstat`` while generating: on Gemma-3-270M it measured behind RC across the model there
+(benchmarks/decoding/gemma-3-270m).
 
 The threshold (16) lies between the two families measured (3 and 90), on development data
 (benchmarks/kv/dev, rounds 4–8): a model in between is untested. The choice is made when the press

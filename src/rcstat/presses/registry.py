@@ -41,12 +41,6 @@ def _rc_scorer(ratio: float = 0.0):
     return RCStatPress(compression_ratio=ratio)
 
 
-def _auto_scorer():
-    from rcstat.presses.auto_press import AutoRCScorer
-
-    return AutoRCScorer()
-
-
 def _gaussian(ratio: float):
     from rcstat.presses.cross_layer_press import CrossLayerPress
     from rcstat.presses.gaussian_press import GaussianRCPress
@@ -96,7 +90,6 @@ class PressSpec:
     scorer: Callable[[], Any] | None = None
     live: bool = False
     scope: Scope | None = None  # how its scorer shares a budget while generating; None: it cannot
-    generating: Callable[[], Any] | None = None  # its scorer while generating, where not ``scorer``
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -108,10 +101,10 @@ PRESSES: dict[str, PressSpec] = {
     "rcstat": PressSpec(
         _rc(),
         "RC, its recipe read from the model: ranked across every layer and head where the compressed "
-        "layers hold many KV heads, rcstat-head-fill where they hold few (the same rule while generating)",
+        "layers hold many KV heads, rcstat-head-fill where they hold few (while generating: RC across "
+        "the model on every model, measured ahead of the rule on Gemma 3)",
         _rc_scorer,
-        scope="auto",
-        generating=_auto_scorer,
+        scope="model",
     ),
     "rcstat-cross-layer": PressSpec(
         _rc(layer_adaptive=True),
@@ -284,7 +277,7 @@ def make_decoding(name: str | Any, budget, interval: int | None = None):
             f"{', '.join(decoding_names())}",
             option="press",
         )
-    return DecodingCompression((spec.generating or spec.scorer)(), budget, spec.scope, **extra)
+    return DecodingCompression(spec.scorer(), budget, spec.scope, **extra)
 
 
 def make_press(name: str | Any, compression_ratio: float = DEFAULT_RATIO, threshold: float | None = None):
