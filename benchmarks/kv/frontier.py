@@ -40,19 +40,20 @@ def runs_of(directory: Path) -> dict[str, list[tuple[str, dict]]]:
     return runs
 
 
+def _class(row: dict) -> str:
+    """The class of a result row's press, from its repr (``""`` where it has none)."""
+    return (row.get("press_repr") or "").split("(")[0]
+
+
 def renamed(found: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     """The runs, a later run's press named after its run where the main run has a different press
     under the same name (``rcstat`` before and after the default changed): ``rcstat [rcstat-auto]``."""
-    main = {
-        r["press"]: (r.get("press_repr") or "").split("(")[0]
-        for r in found[0][1]["results"]
-        if r.get("mode", "ratio") == "ratio"
-    }
+    main = {r["press"]: _class(r) for r in found[0][1]["results"] if r.get("mode", "ratio") == "ratio"}
     out = [found[0]]
     for name, result in found[1:]:
         rows = [
             {**r, "press": f"{r['press']} [{name}]"}
-            if r["press"] in main and (r.get("press_repr") or "").split("(")[0] != main[r["press"]]
+            if r["press"] in main and _class(r) != main[r["press"]]
             else r
             for r in result["results"]
         ]

@@ -11,7 +11,6 @@ mean: two presses whose own intervals overlap can still be apart, sample by samp
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -19,12 +18,8 @@ from pathlib import Path
 
 from rcstat.evaluation.intervals import normal
 from rcstat.evaluation.provenance import git_commit
+from rcstat.evaluation.runlog import records
 from rcstat.io import write_atomic
-
-
-def _records(log: Path) -> dict[str, dict]:
-    lines = log.read_text().splitlines()
-    return {r["key"]: r for r in map(json.loads, lines) if "results" in r}
 
 
 def _score(record: dict, press: str, ratio: float) -> float:
@@ -35,7 +30,7 @@ def _score(record: dict, press: str, ratio: float) -> float:
 def compare(a: tuple[Path, str], b: tuple[Path, str], ratios: list[float]) -> str:
     """The markdown tables of press ``a`` against press ``b`` on the samples both logs hold."""
     (log_a, press_a), (log_b, press_b) = a, b
-    ra, rb = _records(log_a), _records(log_b)
+    ra, rb = ({r["key"]: r for r in records(log)} for log in (log_a, log_b))
     keys = sorted(set(ra) & set(rb))
     out = [
         f"**{press_a}** (`{log_a}`) against **{press_b}** (`{log_b}`), n = {len(keys)} samples both ran",

@@ -217,6 +217,18 @@ def test_a_resume_log_cut_short_resumes_and_a_broken_one_is_refused(tmp_path) ->
         resume(log, header, keys)
 
 
+def test_a_logs_records_are_read_back_without_its_header(tmp_path) -> None:
+    from rcstat.evaluation.runlog import records
+
+    log = tmp_path / "log.jsonl"
+    record = {"index": 0, "key": "k", "results": {"none@0": {"score": 1.0}}}
+    log.write_text(json.dumps({"config": {}}) + "\n" + json.dumps(record) + "\n\n")
+    assert records(log) == [record]
+    log.write_text(json.dumps(record) + "\ngarbage\n")
+    with pytest.raises(RCStatError, match=r"log\.jsonl:2: malformed JSON"):
+        records(log)
+
+
 def test_ctrl_c_at_any_moment_is_one_line_and_130(monkeypatch, capsys) -> None:
     def interrupted():
         raise KeyboardInterrupt

@@ -41,7 +41,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from devrun import in_turn, logged, only, report, run
+from devrun import in_turn, live_rczip, logged, only, report, run
 
 from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress
@@ -185,17 +185,6 @@ def _selective(ratio: float, also=None):
     return Selective(ratio) if also is None else Selective(ratio, also=also)
 
 
-def _zip(**options):
-    """``RCZipPress`` at a ratio, run live (its own passes) (round 11)."""
-    from rcstat.presses.rczip_press import RCZipPress
-
-    def make(ratio: float):
-        return RCZipPress(compression_ratio=ratio, **options)
-
-    make.live = True
-    return make
-
-
 def candidates() -> dict:
     from kvpress import KeyDiffPress
 
@@ -234,8 +223,8 @@ def candidates() -> dict:
         "fill|kd+lev": lambda ratio: FillPress(ratio, also=_rank_mean()),
         "fill-selective": lambda ratio: _selective(ratio),
         "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
-        "zip": _zip(),
-        "zip-layerwise": _zip(layerwise=True),
+        "zip": live_rczip(),
+        "zip-layerwise": live_rczip(layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

@@ -3,7 +3,6 @@ run with a progress line per sample, and the report (JSON, markdown, plot) with 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from rcstat.evaluation.kv.bench import Config, run_kv_bench
 from rcstat.evaluation.kv.summary import summarise
 from rcstat.evaluation.provenance import git_commit
+from rcstat.evaluation.runlog import records
 from rcstat.render.kv_report import write_report
 
 
@@ -40,8 +40,19 @@ def logged(out: Path, samples: Sequence) -> list[dict]:
     """The records ``out/log.jsonl`` holds for ``samples`` (a stopped run, summarised as it stands; the
     presses' reprs may have grown since)."""
     keys = {s.key for s in samples}
-    lines = (out / "log.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if "results" in r and r["key"] in keys]
+    return [r for r in records(out / "log.jsonl") if r["key"] in keys]
+
+
+def live_rczip(**options):
+    """A factory of ``RCZipPress(compression_ratio, **options)`` the bench runs live (its own passes:
+    one run per sample, every ratio read from its scores)."""
+    from rcstat.presses.rczip_press import RCZipPress
+
+    def make(ratio: float) -> RCZipPress:
+        return RCZipPress(compression_ratio=ratio, **options)
+
+    make.live = True
+    return make
 
 
 def report(out: Path, meta: dict, config: Config, records: list[dict]) -> None:

@@ -21,12 +21,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from devrun import in_turn, logged, only, report, run
+from devrun import in_turn, live_rczip, logged, only, report, run
 
 from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.tasks import builtin_samples
 from rcstat.models import DEFAULT_MODEL, load_model
-from rcstat.presses.rczip_press import RCZipPress
 from rcstat.presses.registry import FULL_CACHE, PRESSES
 
 TASKS = ("needle", "multikey")
@@ -41,18 +40,11 @@ VARIANTS = {
 
 
 def presses() -> dict:
-    def variant(options: dict):
-        def make(ratio: float) -> RCZipPress:
-            return RCZipPress(compression_ratio=ratio, **options)
-
-        make.live = True  # its own passes: run live, one run per sample for every ratio
-        return make
-
     return {
         FULL_CACHE: None,
         "kvzip": PRESSES["kvzip"].make,
         "kvzip+": PRESSES["kvzip+"].make,
-        **{name: variant(options) for name, options in VARIANTS.items()},
+        **{name: live_rczip(**options) for name, options in VARIANTS.items()},
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rcstat.distributed import HERE, Workers, map_model
 from rcstat.errors import RCStatError
-from rcstat.io import dumps
+from rcstat.io import dumps, read_jsonl
 
 REFUSED = "not a record of this benchmark's log; use another output"
 
@@ -55,6 +55,12 @@ def resume(log: Path, header: dict, keys: Sequence[str]) -> list[dict]:
                 f"{log}: sample {record['index']} differs from the data now; use another output"
             )
     return records
+
+
+def records(log: Path) -> list[dict]:
+    """Every sample record of ``log`` as written (the header line skipped), for reading a finished or
+    stopped run without its configuration."""
+    return [r for r in read_jsonl(log) if "results" in r]
 
 
 def append(log: Path, record: dict) -> None:
