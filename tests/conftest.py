@@ -32,3 +32,19 @@ def tiny_checkpoint(tmp_path_factory) -> str:
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tiny_checkpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 3-layer random Gemma 3 (sliding, global, sliding; window 5) with the tiny checkpoint's tokenizer."""
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    return save_tiny_checkpoint(
+        tmp_path_factory.mktemp("gemma3"),
+        AutoTokenizer.from_pretrained(tiny_checkpoint),
+        Gemma3ForCausalLM,
+        Gemma3TextConfig,
+        head_dim=16,
+        sliding_window=5,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+    )

@@ -9,7 +9,7 @@ from transformers import DynamicCache
 from rcstat.models.logits import LogitCapture
 from rcstat.presses import RCZipPress
 from rcstat.presses import rczip_press as rczip
-from tests.helpers import save_tiny_checkpoint, tiny_model
+from tests.helpers import tiny_model
 
 CONTEXT, REPEAT = 12, 7
 
@@ -79,22 +79,6 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
             for i, want in _rc(lg, range(lo, 9), group, CONTEXT, floor).items():
                 assert float(press.score_val[layer, 0, g, i]) == pytest.approx(want, abs=1e-4)
         assert not press.score_val[layer, ..., :lo].any() and not press.score_val[layer, ..., 9:].any()
-
-
-@pytest.fixture(scope="module")
-def tiny_gemma3(tiny_checkpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 3-layer random Gemma 3 (sliding, global, sliding; window 5) with the tiny checkpoint's tokenizer."""
-    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
-
-    return save_tiny_checkpoint(
-        tmp_path_factory.mktemp("gemma3"),
-        AutoTokenizer.from_pretrained(tiny_checkpoint),
-        Gemma3ForCausalLM,
-        Gemma3TextConfig,
-        head_dim=16,
-        sliding_window=5,
-        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-    )
 
 
 @pytest.mark.parametrize("checkpoint", ["tiny_checkpoint", "tiny_gemma3"])

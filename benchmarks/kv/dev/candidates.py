@@ -26,6 +26,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
 - ``zip`` / ``zip-layerwise`` (round 11, issue 27): ``RCZipPress`` as ``rcstat-zip`` is (ranked across
   the global layers, KVzip's rule), and with KVzip's ``layerwise=True`` (the same share per layer: on
   Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live;
+- ``probe`` (round 12): ``rcstat-probe``, the default recipe with a probe pass (``ProbePress``): round
+  10's question read after the prefill, its entries never cached, each key scored by the larger of
+  its RC against the window and against the probe's rows;
 - ``--probe TEXT`` (round 10, query-agnostic only): a fixed, task-blind question appended to every
   context before it is compressed, so that RC's window reads a question where the user's is not yet
   known (the lead of a short probe pass; here its tokens stay in the cache, for every press alike).
@@ -223,12 +226,13 @@ def candidates() -> dict:
         "fill|kd+lev": lambda ratio: FillPress(ratio, also=_rank_mean()),
         "fill-selective": lambda ratio: _selective(ratio),
         "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
+        "probe": PRESSES["rcstat-probe"].make,
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),
-        **{name: PRESSES[name].make for name in ("snapkv", "keydiff", "compactor", "leverage")},
+        **{name: PRESSES[name].make for name in ("rcstat", "snapkv", "keydiff", "compactor", "leverage")},
     }
 
 

@@ -12,6 +12,8 @@
 #       KeyDiff and leverage by rank (60 samples per cell: rounds 7-8 were too small to rank these)
 #   MODELS=gemma-3-270m benchmarks/kv/dev/candidates.sh round11    rcstat-zip ranked across the global layers
 #       or layerwise (issue 27: across them it starved layer 17 on the committed samples)
+#   PER_TASK=6 benchmarks/kv/dev/candidates.sh round12    rcstat-probe (a probe pass after the prefill) beside
+#       the default recipe, leverage and KeyDiff, both settings (issue 26: the lead of round 10)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -32,6 +34,7 @@ case "$round" in
   round9) only=none,fill,fill\|kd+lev,fill-selective,fill-selective\|kd+lev,leverage,keydiff ;;  # breadth, ranks
   round11) only=none,fill,zip,zip-layerwise ;;  # issue 27: rcstat-zip across layers or the same share each
   round10) only=none,fill,leverage,keydiff ;;  # the same contexts with and without a fixed probe question
+  round12) only=none,rcstat,probe,leverage,keydiff ;;  # the probe pass (ProbePress) beside the default
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null

@@ -15,13 +15,15 @@ for that layer only), so they run although the model's own forward stays sdpa.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from kvpress import BasePress, ObservedAttentionPress
 from torch import nn
-from transformers import DynamicCache
+from transformers import Cache, DynamicCache
 
 from rcstat.errors import RCStatError
 from rcstat.kv.memory import cache_bytes
@@ -68,11 +70,10 @@ def _bytes(pairs) -> int:
     return sum(t.numel() * t.element_size() for pair in pairs for t in pair)
 
 
-def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: Any) -> PrefillRecord:
-    """Run the prefill once, uncompressed, keeping what every press's ``compress`` would receive.
-
-    Like kvpress's pipeline, the prefill runs the decoder without the LM head.
-    """
+@contextmanager
+def recording(model: nn.Module) -> Iterator[dict[int, dict[str, Any]]]:
+    """Within it, every forward of ``model``'s attention layers files what their ``compress`` would
+    receive (but the keys and values) under the layer's index."""
     seen: dict[int, dict[str, Any]] = {}
 
     def hook(module: nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> None:
@@ -84,17 +85,41 @@ def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: 
         }
 
     handles = [la.module.register_forward_hook(hook, with_kwargs=True) for la in attention_layers(model)]
-    cache = DynamicCache(config=model.config)
     try:
-        with torch.no_grad():
-            model.get_decoder()(input_ids=input_ids, past_key_values=cache, **forward_kwargs)
+        yield seen
     finally:
         for handle in handles:
             handle.remove()
+
+
+def as_record(model: nn.Module, seen: dict[int, dict[str, Any]], cache: Cache, length: int) -> PrefillRecord:
+    """The record of a prefill of ``length`` positions that :func:`recording` saw and ``cache`` holds."""
     layers = [
         LayerInputs(keys=cache.layers[i].keys, values=cache.layers[i].values, **seen[i]) for i in sorted(seen)
     ]
-    return PrefillRecord(model=model, layers=layers, length=int(input_ids.shape[1]))
+    return PrefillRecord(model=model, layers=layers, length=length)
+
+
+def record_prefill(model: nn.Module, input_ids: torch.Tensor, **forward_kwargs: Any) -> PrefillRecord:
+    """Run the prefill once, uncompressed, keeping what every press's ``compress`` would receive.
+
+    Like kvpress's pipeline, the prefill runs the decoder without the LM head.
+    """
+    cache = DynamicCache(config=model.config)
+    with recording(model) as seen, torch.no_grad():
+        model.get_decoder()(input_ids=input_ids, past_key_values=cache, **forward_kwargs)
+    return as_record(model, seen, cache, int(input_ids.shape[1]))
+
+
+def cache_of(record: PrefillRecord) -> DynamicCache:
+    """A fresh cache holding the recorded prefill, as the prefill left it (a sliding-window layer
+    holds its window and counts every position seen), so that a later pass continues it."""
+    cache = DynamicCache(config=record.model.config)
+    for layer in record.layers:
+        cache.update(layer.keys, layer.values, layer.module.layer_idx)
+        if is_sliding(layer.module):
+            cache.layers[layer.module.layer_idx].cumulative_length = record.length
+    return cache
 
 
 @dataclass
@@ -169,7 +194,8 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
     after ``with press(model): model(...)``), so decoding behaves as in a live run. They are read
     after the last layer, so a press may decide an earlier layer's evictions later in the prefill.
     Presses whose work is in a forward hook rather than ``compress`` (``DMSPress``,
-    ``DecodingPress``) cannot be replayed: run them live.
+    ``DecodingPress``) cannot be replayed: run them live. A press with ``prepare_replay(record)``
+    first runs a pass of its own on the record (:class:`~rcstat.presses.probe_press.ProbePress`).
     """
     model = record.model
     cache = DynamicCache(config=model.config)
@@ -179,6 +205,9 @@ def replay(record: PrefillRecord, press: BasePress | None) -> Compressed:
                 f"{type(press).__name__} works in its forward hook and cannot be replayed; run it live"
             )
         press.post_init_from_model(model)
+        prepare = getattr(press, "prepare_replay", None)
+        if prepare is not None:  # a press that reads a pass of its own after the prefill (ProbePress)
+            prepare(record)
     attach_rotary(model, [layer.module for layer in record.layers])
     for layer in record.layers:
         layer.module.masked_key_indices = None  # what kvpress's attention patch does at prefill

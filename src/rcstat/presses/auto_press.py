@@ -46,12 +46,18 @@ def compressed_kv_heads(model: nn.Module) -> int:
     return sum(la.num_kv_heads for la in attention_layers(model) if not is_sliding(la.module))
 
 
-def recipe(kv_heads: int, compression_ratio: float, min_kv_heads: int = MIN_KV_HEADS, **options) -> BasePress:
+def recipe(
+    kv_heads: int,
+    compression_ratio: float,
+    min_kv_heads: int = MIN_KV_HEADS,
+    scorer: type[RCStatPress] = RCStatPress,
+    **options,
+) -> BasePress:
     """The RC press for a model whose compressed layers hold ``kv_heads`` KV heads in all;
-    ``options`` go to :class:`RCStatPress`."""
+    ``options`` go to its RC ``scorer`` (:class:`RCStatPress` or a subclass)."""
     if kv_heads >= min_kv_heads:
-        return CrossLayerPress(RCStatPress(**options), compression_ratio)
-    return FillPress(compression_ratio, press=RCStatPress(**{**options, "above_null": True}))
+        return CrossLayerPress(scorer(**options), compression_ratio)
+    return FillPress(compression_ratio, press=scorer(**{**options, "above_null": True}))
 
 
 @dataclass
@@ -63,6 +69,7 @@ class AutoRCPress(BasePress):
     min_kv_heads: int = MIN_KV_HEADS
     scorer_options: dict = field(default_factory=dict)
     chosen: BasePress | None = field(default=None, init=False, repr=False)
+    scorer = RCStatPress  # the RC scorer the recipe is built on (a class attribute, not a field)
 
     def __post_init__(self) -> None:
         check_number("compression_ratio", self.compression_ratio, low=0, high=1, high_open=True)
@@ -71,7 +78,9 @@ class AutoRCPress(BasePress):
 
     def post_init_from_model(self, model: nn.Module) -> None:
         kv_heads = compressed_kv_heads(model)
-        self.chosen = recipe(kv_heads, self.compression_ratio, self.min_kv_heads, **self.scorer_options)
+        self.chosen = recipe(
+            kv_heads, self.compression_ratio, self.min_kv_heads, self.scorer, **self.scorer_options
+        )
         self.chosen.post_init_from_model(model)
 
     @property

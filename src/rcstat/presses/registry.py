@@ -63,6 +63,12 @@ def _head_fill(ratio: float):
     return FillPress(ratio)
 
 
+def _probe(ratio: float):
+    from rcstat.presses.probe_press import ProbePress
+
+    return ProbePress(ratio)
+
+
 def _rczip(ratio: float):
     from rcstat.presses.rczip_press import RCZipPress
 
@@ -119,6 +125,11 @@ PRESSES: dict[str, PressSpec] = {
         scope="layer",
     ),
     "rcstat-uniform": PressSpec(_rc_scorer, "RC, the same budget for every head", _rc_scorer, scope="head"),
+    "rcstat-probe": PressSpec(
+        _probe,
+        "rcstat with a probe pass: a fixed, task-blind question read after the prefill, each key "
+        "scored by the larger of its RC against the window and against the probe (~1.02 prefills)",
+    ),
     "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
     "rcstat-fill": PressSpec(
         _fill, "RC where it rises above its head's null level, KeyDiff's key diversity for the rest"

@@ -1,0 +1,145 @@
+"""``ProbePress``: the default RC press with a short probe pass — a few words standing for the
+questions to come read the context before it is compressed (docs/method.md §3).
+
+Where the user's question is not in the prefill (query-agnostic), RC's window is the context's own
+last tokens, which look at what lies near them. After the prefill the model reads a fixed, task-blind
+question (``probe``, ~15 tokens) on top of the full cache, as KVzip reads its repeat; each key scores
+the larger of its RC against the window and its RC against the probe's rows (both in logit units
+above their rows' own floor), and the default recipe (:class:`AutoRCPress`: RC across the model or
+:class:`FillPress` per head, by the model's structure) compresses by those scores. The probe's own
+entries are never cached: the cache is the context's, at the ratio asked.
+
+Cost: one extra forward of the probe's ``p`` tokens against the full cache (about ``p / n`` of a
+prefill), and RC's logits for ``p`` more rows (``heads × p × n`` per layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer
+
+from rcstat.errors import RCStatError
+from rcstat.kv.replay import PrefillRecord, as_record, cache_of, recording, replay
+from rcstat.models.logits import attention_layers, is_sliding
+from rcstat.presses.auto_press import AutoRCPress
+from rcstat.presses.rcstat_press import RCStatPress
+
+DEFAULT_PROBE = "What are the names, numbers and facts stated in the text above?"  # dev round 10
+
+Rows = tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]  # hidden, rotary, keys
+
+
+@dataclass
+class ProbeRCPress(RCStatPress):
+    """RC of every key against the window and against a probe's rows, the larger of the two;
+    :attr:`rows` (per layer: the probe's hidden states, rotary and keys) is set by :class:`ProbePress`."""
+
+    rows: dict[int, Rows] = field(default_factory=dict, init=False, repr=False)
+
+    def score(
+        self,
+        module: nn.Module,
+        hidden_states: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attentions: torch.Tensor | None,
+        kwargs: dict,
+    ) -> torch.Tensor:
+        """``(batch, kv_heads, keys)``: the window's RC, or the probe's where it is larger."""
+        window = super().score(module, hidden_states, keys, values, attentions, kwargs)
+        rows = self.rows.get(module.layer_idx)
+        if rows is None:
+            return window
+        hidden, rotary, probe_keys = rows
+        both = torch.cat([keys, probe_keys], dim=-2)  # the probe's rows are the last entries
+        probe = super().score(module, hidden, both, both, None, {"position_embeddings": rotary})
+        return torch.maximum(window, probe[..., : keys.shape[-2]])
+
+
+@dataclass
+class ProbePress(AutoRCPress):
+    """The default recipe, each key scored by RC against the window and against ``probe``'s rows read
+    after the prefill; runs live (``with press(model): model(...)``) and replays on a recorded
+    prefill. The repr is the record."""
+
+    probe: str = DEFAULT_PROBE
+    scorer = ProbeRCPress
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.probe.strip():
+            raise RCStatError("the probe is empty", option="probe")
+        self._probe_ids = torch.zeros(1, 0, dtype=torch.long)
+
+    def post_init_from_model(self, model: nn.Module) -> None:
+        super().post_init_from_model(model)
+        self._probe_ids = torch.tensor([_encode(model.config.name_or_path, self.probe)])
+
+    def prepare_replay(self, record: PrefillRecord) -> None:
+        """Read the probe on top of the recorded prefill; its rows go to the recipe's RC scorer."""
+        self.chosen.press.rows = probe_rows(record, self._probe_ids)
+
+    @contextmanager
+    def __call__(self, model: nn.Module) -> Generator:
+        """The prefill runs whole, then the probe and the compression (the cache passed is compressed
+        in place, the masks left on the modules, as after any kvpress press)."""
+        self.post_init_from_model(model)
+        decoder = model.get_decoder()
+        forward = decoder.forward
+
+        def prefill(*args, **kwargs):
+            cache = kwargs.get("past_key_values")
+            if cache is None or cache.get_seq_length() > 0:  # not a prefill: nothing to compress
+                return forward(*args, **kwargs)
+            with recording(model) as seen:
+                output = forward(*args, **kwargs)
+            record = as_record(model, seen, cache, int(kwargs["input_ids"].shape[1]))
+            compressed = replay(record, self) if self.compression_ratio > 0 else None
+            for i, layer in enumerate(compressed.cache.layers if compressed else []):
+                if not is_sliding(record.layers[i].module):
+                    cache.layers[i].keys, cache.layers[i].values = layer.keys, layer.values
+            return output
+
+        decoder.forward = prefill
+        try:
+            yield
+        finally:
+            decoder.forward = forward
+            if self.chosen is not None:
+                self.chosen.press.rows = {}
+
+
+@lru_cache(maxsize=8)
+def _encode(name: str, probe: str) -> tuple[int, ...]:
+    """The probe's ids in the model's tokenizer, on a line of its own after the context."""
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    return tuple(tokenizer.encode("\n" + probe, add_special_tokens=False))
+
+
+def probe_rows(record: PrefillRecord, probe_ids: torch.Tensor) -> dict[int, Rows]:
+    """Per global layer: the probe's hidden states, rotary and keys, read on top of the recorded
+    prefill (as if appended to the context: positions ``n … n + p − 1``)."""
+    model, n = record.model, record.length
+    ids = probe_ids.to(record.layers[0].keys.device).expand(record.layers[0].keys.shape[0], -1)
+    positions = torch.arange(n, n + ids.shape[1], device=ids.device)
+    cache = cache_of(record)
+    with recording(model) as seen, torch.no_grad():
+        model.get_decoder()(
+            input_ids=ids, past_key_values=cache, position_ids=positions[None], cache_position=positions
+        )
+    p = ids.shape[1]
+    return {
+        la.index: (
+            seen[la.index]["hidden_states"],
+            seen[la.index]["position_embeddings"],
+            cache.layers[la.index].keys[:, :, -p:],
+        )
+        for la in attention_layers(model)
+        if not is_sliding(la.module)
+    }
