@@ -12,7 +12,7 @@ from transformers import DynamicCache
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import compress_live, record_prefill, replay
 from rcstat.models.logits import is_sliding
-from rcstat.presses import AutoRCPress
+from rcstat.presses import AutoRCPress, RCStatPress
 from rcstat.presses.probe_press import ProbePress, ProbeRCPress, probe_rows
 from tests.helpers import tiny_model
 
@@ -44,7 +44,7 @@ def test_the_probe_read_after_the_prefill_is_the_probe_appended_to_it(family: st
 @pytest.mark.parametrize("family", ["llama-gqa", "gemma3-gqa"])
 def test_a_key_scores_the_larger_of_its_window_rc_and_its_probe_rc(family: str) -> None:
     """The reference: the window's RC on the context's prefill, the probe's RC as RCStatPress scores a
-    prefill of the context and the probe with the probe's rows as its window."""
+    prefill of the context and the probe with the probe's rows (all P of them) as its window."""
     model = tiny_model(family)
     context, probe = _ids(2, N), _ids(3, P)
     record = record_prefill(model, context)
@@ -59,12 +59,42 @@ def test_a_key_scores_the_larger_of_its_window_rc_and_its_probe_rc(family: str) 
         got = scorer.score(la.module, la.hidden_states, la.keys, la.values, None, kwargs)
         window = plain.score(la.module, la.hidden_states, la.keys, la.values, None, kwargs)
         rope = tuple(t[:, -P:] for t in both.position_embeddings)
-        read = plain.score(
+        read = ProbeRCPress(above_null=True, window_size=P).score(
             la.module, both.hidden_states[:, -P:], both.keys, both.values, None, {"position_embeddings": rope}
         )[..., :N]
         want = torch.maximum(window, read)
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
         assert (read[..., 4:-4] > window[..., 4:-4]).any()  # the probe decides some keys
+
+
+@pytest.mark.parametrize(("merge", "rows"), [("union", 4 + P), ("probe", P)])
+@pytest.mark.parametrize("family", ["llama-gqa", "gemma3-gqa"])
+def test_union_and_probe_merges_are_rc_against_a_prefill_with_the_probe_appended(
+    family: str, merge: str, rows: int
+) -> None:
+    """``union``: RC against the window's and the probe's rows as one window of a prefill of the context
+    and the probe; ``probe``: against the probe's rows alone; the context's window kept either way."""
+    model = tiny_model(family)
+    context, probe = _ids(7, N), _ids(8, P)
+    record = record_prefill(model, context)
+    together = record_prefill(model, torch.cat([context, probe], dim=1))
+    scorer = ProbeRCPress(window_size=4, merge=merge)
+    scorer.rows = probe_rows(record, probe)
+    for la, both in zip(record.layers, together.layers, strict=True):
+        if is_sliding(la.module):
+            continue
+        kwargs = {"position_embeddings": la.position_embeddings}
+        got = scorer.score(la.module, la.hidden_states, la.keys, la.values, None, kwargs)
+        want = RCStatPress(window_size=rows).score(
+            both.module,
+            both.hidden_states,
+            both.keys,
+            both.values,
+            None,
+            {"position_embeddings": both.position_embeddings},
+        )[..., :N]
+        want[..., -4:] = float("inf")
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("checkpoint", ["tiny_checkpoint", "tiny_gemma3"])
@@ -122,6 +152,8 @@ def test_the_probe_is_read_once_per_prefill_and_decoding_passes_through(tiny_che
     assert not press.chosen.press.rows
 
 
-def test_an_empty_probe_is_refused() -> None:
+def test_an_empty_probe_or_an_unknown_merge_is_refused() -> None:
     with pytest.raises(RCStatError, match="probe"):
         ProbePress(0.5, probe=" ")
+    with pytest.raises(RCStatError, match="merge"):
+        ProbePress(0.5, merge="sum")

@@ -28,7 +28,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live;
 - ``probe`` (round 12): ``rcstat-probe``, the default recipe with a probe pass (``ProbePress``): round
   10's question read after the prefill, its entries never cached, each key scored by the larger of
-  its RC against the window and against the probe's rows;
+  its RC against the window and against the probe's rows; ``probe-union`` / ``probe-only`` (round 13):
+  RC against the window's and the probe's rows as one window, or against the probe's alone (round
+  10's design, without its tokens in the cache);
 - ``--probe TEXT`` (round 10, query-agnostic only): a fixed, task-blind question appended to every
   context before it is compressed, so that RC's window reads a question where the user's is not yet
   known (the lead of a short probe pass; here its tokens stay in the cache, for every press alike).
@@ -195,6 +197,7 @@ def candidates() -> dict:
     from rcstat.presses.fill_press import FillPress
     from rcstat.presses.future_rc_press import FutureRCPress
     from rcstat.presses.gaussian_press import GaussianRCPress
+    from rcstat.presses.probe_press import ProbePress
     from rcstat.presses.rcstat_press import RCStatPress
     from rcstat.presses.span_press import SpanPress
 
@@ -227,6 +230,8 @@ def candidates() -> dict:
         "fill-selective": lambda ratio: _selective(ratio),
         "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
         "probe": PRESSES["rcstat-probe"].make,
+        "probe-union": lambda ratio: ProbePress(ratio, merge="union"),
+        "probe-only": lambda ratio: ProbePress(ratio, merge="probe"),
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),

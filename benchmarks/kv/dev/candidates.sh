@@ -14,6 +14,8 @@
 #       or layerwise (issue 27: across them it starved layer 17 on the committed samples)
 #   PER_TASK=6 benchmarks/kv/dev/candidates.sh round12    rcstat-probe (a probe pass after the prefill) beside
 #       the default recipe, leverage and KeyDiff, both settings (issue 26: the lead of round 10)
+#   PER_TASK=6 benchmarks/kv/dev/candidates.sh round13    the probe merged as one window with the window's
+#       rows, or alone (round 12's max merge changed a few entries per head); compare with round 12's log
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -35,6 +37,7 @@ case "$round" in
   round11) only=none,fill,zip,zip-layerwise ;;  # issue 27: rcstat-zip across layers or the same share each
   round10) only=none,fill,leverage,keydiff ;;  # the same contexts with and without a fixed probe question
   round12) only=none,rcstat,probe,leverage,keydiff ;;  # the probe pass (ProbePress) beside the default
+  round13) only=probe-union,probe-only ;;  # the probe's rows with the window's as one window, or alone
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Literal
 
 import torch
 from torch import nn
@@ -26,7 +27,8 @@ from transformers import AutoTokenizer
 
 from rcstat.errors import RCStatError
 from rcstat.kv.replay import PrefillRecord, as_record, cache_of, recording, replay
-from rcstat.models.logits import attention_layers, is_sliding
+from rcstat.models.logits import attention_layers, is_sliding, window_position_embeddings
+from rcstat.options import check_choice
 from rcstat.presses.auto_press import AutoRCPress
 from rcstat.presses.rcstat_press import RCStatPress
 
@@ -35,11 +37,17 @@ DEFAULT_PROBE = "What are the names, numbers and facts stated in the text above?
 Rows = tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]  # hidden, rotary, keys
 
 
+Merge = Literal["max", "union", "probe"]
+
+
 @dataclass
 class ProbeRCPress(RCStatPress):
-    """RC of every key against the window and against a probe's rows, the larger of the two;
-    :attr:`rows` (per layer: the probe's hidden states, rotary and keys) is set by :class:`ProbePress`."""
+    """RC of every key against the window and a probe's rows; :attr:`rows` (per layer: the probe's
+    hidden states, rotary and keys) is set by :class:`ProbePress`. ``merge``: ``"max"``, the larger of
+    the window's RC and the probe's; ``"union"``, RC against the window and the probe's rows as one
+    window (as if the probe followed the context); ``"probe"``, the probe's RC alone (the window kept)."""
 
+    merge: Merge = "max"
     rows: dict[int, Rows] = field(default_factory=dict, init=False, repr=False)
 
     def score(
@@ -51,15 +59,25 @@ class ProbeRCPress(RCStatPress):
         attentions: torch.Tensor | None,
         kwargs: dict,
     ) -> torch.Tensor:
-        """``(batch, kv_heads, keys)``: the window's RC, or the probe's where it is larger."""
+        """``(batch, kv_heads, keys)``: the window's RC, merged with the probe's by ``merge``."""
         window = super().score(module, hidden_states, keys, values, attentions, kwargs)
         rows = self.rows.get(module.layer_idx)
         if rows is None:
             return window
         hidden, rotary, probe_keys = rows
+        n = keys.shape[-2]
         both = torch.cat([keys, probe_keys], dim=-2)  # the probe's rows are the last entries
-        probe = super().score(module, hidden, both, both, None, {"position_embeddings": rotary})
-        return torch.maximum(window, probe[..., : keys.shape[-2]])
+        if self.merge == "union":  # the window's rows, then the probe's: the last w + p entries
+            w = min(self.window_size, hidden_states.shape[1], n)
+            rope = window_position_embeddings(module, hidden_states, kwargs, w)
+            hidden = torch.cat([hidden_states[:, -w:], hidden], dim=1)
+            rotary = tuple(torch.cat([a, b], dim=1) for a, b in zip(rope, rotary, strict=True))
+        # every row it is given is the window (its rows empty: RC against that window alone)
+        wide = replace(self, window_size=hidden.shape[1])
+        probe = wide.score(module, hidden, both, both, None, {"position_embeddings": rotary})[..., :n]
+        if self.merge != "max":
+            return probe.masked_fill(torch.isposinf(window), float("inf"))
+        return torch.maximum(window, probe)
 
 
 @dataclass
@@ -69,16 +87,19 @@ class ProbePress(AutoRCPress):
     prefill. The repr is the record."""
 
     probe: str = DEFAULT_PROBE
+    merge: Merge = "max"
     scorer = ProbeRCPress
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.probe.strip():
             raise RCStatError("the probe is empty", option="probe")
+        check_choice("merge", self.merge, Merge)
         self._probe_ids = torch.zeros(1, 0, dtype=torch.long)
 
     def post_init_from_model(self, model: nn.Module) -> None:
         super().post_init_from_model(model)
+        self.chosen.press.merge = self.merge
         self._probe_ids = torch.tensor([_encode(model.config.name_or_path, self.probe)])
 
     def prepare_replay(self, record: PrefillRecord) -> None:
