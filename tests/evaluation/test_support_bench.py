@@ -60,6 +60,50 @@ def test_statistics_of_the_drops_match_brute_force() -> None:
     assert short["low3"] == short["top3"] == short["mean"] == 0.0
 
 
+def test_null_statistics_are_those_of_the_null_drops_and_nan_without() -> None:
+    stats = statistics([0.5, -2.0], [1.0, 3.0, -0.5])
+    assert stats["null_mean"] == pytest.approx(3.5 / 3) and stats["null_min"] == -0.5
+    assert stats["null_max"] == 3.0 and stats["mean"] == -0.75
+    old = statistics([0.5, -2.0])  # a log before the null drops
+    assert all(np.isnan(old[f"null_{k}"]) for k in ("mean", "min", "max")) and old["max"] == 0.5
+    sentences = Sentences.of(
+        [{"backed": [{"drops": [1.0], "null_drops": [2.0]}, {"drops": [1.0]}], "unbacked": []}]
+    )
+    assert sentences.stats["null_mean"][0] == 2.0 and np.isnan(sentences.stats["null_mean"][1])
+    assert not flagged(sentences.stats, {"null_mean": 5.0})[1]  # nan: no threshold flags it
+
+
+def test_an_extended_earlier_record_has_a_full_runs_null_drops(tiny_checkpoint) -> None:
+    """Null drops from an earlier record's logged log-probabilities (one pass per response) equal a
+    full run's (the whole context cut in :func:`token_logprobs`), and the rest of the record is kept."""
+    from rcstat.attribution.attributor import Attributor
+    from rcstat.models.loading import load_model
+
+    model, tokenizer = load_model(tiny_checkpoint)
+    response = "Curie won the prize in 1911. The Rhine rises in the Alps."
+    chunks = ("Marie Curie won the chemistry prize in 1911.", "The Rhine rises in the Alps.", "Honey keeps.")
+    example = Example(
+        "Tell me facts.", chunks, response, (Target(0, 28, frozenset({0})), Target(29, 57, frozenset({1})))
+    )
+    other = Example("Food?", ("Bread is baked in Paris ovens.",), "Bread is baked daily in Paris ovens.", ())
+    full = bench.example_record(Attributor(model, tokenizer), example, other, 0.1)
+    assert len(full["backed"]) == 2 and [s["kind"] for s in full["unbacked"]] == [
+        "swap-number",
+        "other-topic",
+    ]
+    earlier = json.loads(json.dumps(full))
+    for s in earlier["backed"] + earlier["unbacked"]:
+        del s["null_drops"]
+    extended = bench.extend_record(model, tokenizer, example, other, earlier)
+    for part in ("backed", "unbacked"):
+        for a, b in zip(extended[part], full[part], strict=True):
+            assert a["null_drops"] == pytest.approx(b["null_drops"], abs=2e-5)
+            assert {k: v for k, v in a.items() if k != "null_drops"} == {
+                k: v for k, v in b.items() if k != "null_drops"
+            }
+            assert len(a["null_drops"]) == len(a["drops"])
+
+
 def test_auroc_and_interval_match_brute_force() -> None:
     results = synthetic()
     sentences = Sentences.of(results)

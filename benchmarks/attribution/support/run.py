@@ -1,14 +1,17 @@
 """Run the support benchmark on one slice, resumably:
-``python benchmarks/attribution/support/run.py DATASET DATA SKIP LIMIT LOG``.
+``python benchmarks/attribution/support/run.py DATASET DATA SKIP LIMIT LOG [EARLIER]``.
 
 Appends one JSON line per finished example to LOG (a JSONL file: a header line with the dataset,
 data, slice, model and margin, then one record per example with the commit that ran it); a rerun
 with the same arguments skips the examples already there. The other topic of example ``i`` is
-example ``i + LIMIT // 2`` of the same slice (mod LIMIT).
+example ``i + LIMIT // 2`` of the same slice (mod LIMIT). EARLIER: a log of the same slice from a run
+before the null drops (the whole context cut); its records are kept and extended by one pass of query
+and response per response (``rcstat.evaluation.attribution.support.extend_record``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +21,9 @@ import torch
 from rcstat.evaluation.attribution.data import load_examples
 from rcstat.evaluation.attribution.support import run_support_bench
 from rcstat.evaluation.provenance import git_commit
+from rcstat.evaluation.runlog import records
 from rcstat.models.loading import load_model, model_name
+from rcstat.options import DEFAULT_CITE_MARGIN
 
 # the code whose changes mark a run "-dirty" (others edit the KV presses meanwhile)
 PATHS = (
@@ -29,13 +34,19 @@ PATHS = (
 )
 
 
-def main(dataset: str, data: str, skip: int, limit: int, log: str) -> None:
+def main(dataset: str, data: str, skip: int, limit: int, log: str, earlier: str | None = None) -> None:
     torch.set_num_threads(1)
     examples = load_examples(dataset, data, limit, skip).examples
     others = examples[len(examples) // 2 :] + examples[: len(examples) // 2]
     for number, (example, other) in enumerate(zip(examples, others, strict=True), start=skip + 1):
         if example.query == other.query or set(example.chunks) & set(other.chunks):
             sys.exit(f"example {number}: its other topic shares its question or a passage; change LIMIT")
+    if (
+        earlier
+        and json.loads(Path(earlier).read_text(encoding="utf-8").partition("\n")[0])["margin"]
+        != DEFAULT_CITE_MARGIN
+    ):
+        sys.exit(f"{earlier} was run at another margin")
     model, tokenizer = load_model(None)
     header = {"dataset": dataset, "data": data, "skip": skip, "limit": limit, "model": model_name(model)}
     start = time.monotonic()
@@ -52,8 +63,9 @@ def main(dataset: str, data: str, skip: int, limit: int, log: str) -> None:
         log=Path(log),
         header=header,
         commit=git_commit(PATHS) or "",
+        earlier=records(Path(earlier)) if earlier else (),
     )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:7])

@@ -1,14 +1,24 @@
 #!/bin/sh
-# The support benchmark, one process, one thread: development slices (QuoteSum dev 1–20, VeriGran dev
-# 31–50; the threshold is chosen there) then held-out slices (QuoteSum dev 41–70, VeriGran dev 71–100).
-# Each slice appends to its own log (logs/*.jsonl); rerunning resumes where a stopped run left off.
+# The support benchmark, round 2 (issue 28: the null drops, the whole context cut, beside the cited
+# sources' drops), one process, one thread. Development (the rule is chosen there, 80 examples): the
+# first round's dev slices, QuoteSum dev 1–20 and VeriGran dev 31–50, their logged records extended by
+# the null drops (one pass of query and response per response), and QuoteSum dev 161–180, VeriGran dev
+# 101–120 (QuoteSum 21–40 and VeriGran 51–70 were the attribution benchmark's selection split and the
+# citation margin's dev split: not fresh). Fresh held-out, run after the rule was fixed: QuoteSum dev
+# 131–160, VeriGran dev 1–30 (VeriGran dev holds 125 examples: 126–155 do not exist). The first round's
+# logs (dev-*, quotesum-41-70, verigran-71-100) stay as they were; its results: results-v1.md.
+# Each slice appends to its own log (logs/v2-*.jsonl); rerunning resumes where a stopped run left off.
 set -e
 cd "$(dirname "$0")/../../.."
 R=benchmarks/attribution/support
 D=../shared/data
+L=$R/logs
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-python $R/run.py quotesum $D/quotesum_dev.jsonl 0 20 $R/logs/dev-quotesum-1-20.jsonl
-python $R/run.py verigran $D/verigran_dev.jsonl 30 20 $R/logs/dev-verigran-31-50.jsonl
-python $R/run.py quotesum $D/quotesum_dev.jsonl 40 30 $R/logs/quotesum-41-70.jsonl
-python $R/run.py verigran $D/verigran_dev.jsonl 70 30 $R/logs/verigran-71-100.jsonl
+python $R/run.py quotesum $D/quotesum_dev.jsonl 0 20 $L/v2-dev-quotesum-1-20.jsonl $L/dev-quotesum-1-20.jsonl
+python $R/run.py verigran $D/verigran_dev.jsonl 30 20 $L/v2-dev-verigran-31-50.jsonl $L/dev-verigran-31-50.jsonl
+python $R/run.py quotesum $D/quotesum_dev.jsonl 160 20 $L/v2-dev-quotesum-161-180.jsonl
+python $R/run.py verigran $D/verigran_dev.jsonl 100 20 $L/v2-dev-verigran-101-120.jsonl
+[ -n "${DEV_ONLY:-}" ] && exec python $R/summary.py --dev-only  # DEV_ONLY=1: the rule, before held-out
+python $R/run.py quotesum $D/quotesum_dev.jsonl 130 30 $L/v2-quotesum-131-160.jsonl
+python $R/run.py verigran $D/verigran_dev.jsonl 0 30 $L/v2-verigran-1-30.jsonl
 python $R/summary.py

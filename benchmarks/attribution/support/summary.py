@@ -1,9 +1,11 @@
-"""Summarise the support benchmark's logs (benchmarks/attribution/support/logs/*.jsonl, written by
-run.sh) into results.json and results.md: ``python benchmarks/attribution/support/summary.py``.
+"""Summarise the support benchmark's second round (benchmarks/attribution/support/logs/v2-*.jsonl,
+written by run.sh) into results.json and results.md: ``python benchmarks/attribution/support/summary.py``;
+``--dev-only``: the development table and the chosen rule only, printed (held-out logs not read).
 
-The rule of "cites nothing" (statistics of the per-token drops and their thresholds) is chosen on
-the development logs (dev-*) by :mod:`rcstat.evaluation.attribution.support_rules` and applied
-unchanged to the held-out logs, beside the previous rule (mean drop ≥ 0.01, the library's default before).
+The rule of "cites nothing" (statistics of the per-token drops and null drops, and their thresholds)
+is chosen on the development logs (v2-dev-*) by :mod:`rcstat.evaluation.attribution.support_rules`
+and applied unchanged to the held-out logs, beside the previous rule (mean drop ≥ 0.01, the library's
+default). The first round's logs (no null drops) are summarised in results-v1.md, as committed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from run import PATHS
 HERE = Path(__file__).resolve().parent
 PREVIOUS = {"mean": 0.01}  # the rule before the per-token candidates: mean drop ≥ 0.01 (chosen on dev)
 LIBRARY = {"mean": DEFAULT_CITE_SUPPORT}  # rcstat cite's rule: the dev choice did not hold out (README)
+ROUND = "v2-"  # this round's logs; the first round's (no prefix) are in results-v1.md
+NOTES: list[str] = []  # set from this round's measurements (time, slices, the Curie example)
 REFERENCE = "QuoteSum dev 41–130: P 1.000 / R 0.830; VeriGran dev 1–30 + 71–125: P 0.897 / R 0.904"
 
 
@@ -103,14 +107,40 @@ def held_out_block(block: dict, rule: dict, previous: dict) -> list[str]:
     ]
 
 
+def holds(block: dict, chosen: dict, previous: dict) -> tuple[bool, list[str]]:
+    """Whether the chosen rule holds out against the previous on one held-out block: backed sentences
+    kept ≥ 0.95, "cites nothing" recall (all unbacked) at least the previous's, citation precision and
+    recall on backed sentences no lower; with the comparisons in words."""
+    if chosen == previous:
+        return True, ["the chosen rule is the previous one"]
+    kept, recall = block["gate"][0]["value"], block["gate"][-1]["recall"]["value"]
+    recall_before = block["gate_previous"][-1]["recall"]["value"]
+    rows = {r["gate"].split(" ")[0]: r for r in block["citations"]}
+    checks = [
+        (kept >= 0.95, f"backed kept {kept:.3f} (≥ 0.95)"),
+        (recall >= recall_before, f"cites-nothing recall {recall:.3f} vs {recall_before:.3f}"),
+        *(
+            (
+                rows["chosen"][k] >= rows["previous"][k],
+                f"citation {k} {rows['chosen'][k]:.3f} vs {rows['previous'][k]:.3f}",
+            )
+            for k in ("precision", "recall")
+        ),
+    ]
+    return all(ok for ok, _ in checks), [f"{text} {'✓' if ok else '✗'}" for ok, text in checks]
+
+
 def main() -> None:
+    dev_only = "--dev-only" in sys.argv[1:]
     dev, held_out, slices, commits, model = [], {}, [], set(), None
-    for log in sorted((HERE / "logs").glob("*.jsonl")):
+    for log in sorted((HERE / "logs").glob(f"{ROUND}*.jsonl")):
+        if dev_only and not log.name.startswith(f"{ROUND}dev-"):
+            continue  # held-out logs are not read before the rule is fixed
         header, records = read(log)
         if not records:  # a slice not started yet
             continue
         results = [r["results"] for r in records]
-        commits |= {r["commit"] for r in records}
+        commits |= {r["commit"] for r in records} | {r["extends"] for r in records if "extends" in r}
         model = header["model"]
         name = slice_name(header, len(records))
         slices.append(
@@ -121,11 +151,19 @@ def main() -> None:
                 "of": header["limit"],
             }
         )
-        if log.name.startswith("dev-"):
+        if log.name.startswith(f"{ROUND}dev-"):
             dev += results
         else:
             held_out[name] = results
     summary = summarise_support(dev, held_out, PREVIOUS)
+    if dev_only:
+        print(f"rule chosen on {len(dev)} dev examples: {describe(summary['chosen'])}")
+        print("\n".join(candidates(summary["dev"]["candidates"])))
+        return
+    verdicts = {
+        name: holds(block, summary["chosen"], PREVIOUS) for name, block in summary["held_out"].items()
+    }
+    pooled = verdicts.get("pooled", next(iter(verdicts.values())))
     result = {
         "command": "sh benchmarks/attribution/support/run.sh  # then: python " + shlex.join(sys.argv),
         "model": model,
@@ -139,6 +177,8 @@ def main() -> None:
         "Wilson over pooled counts (citations)",
         "library_default": LIBRARY,
         "reference_citations_gate_off": REFERENCE,
+        "holds": {name: {"holds": ok, "checks": checks} for name, (ok, checks) in verdicts.items()},
+        "notes": NOTES,
         **summary,
     }
     (HERE / "results.json").write_text(
@@ -159,10 +199,26 @@ def main() -> None:
         f"rule now: {describe(LIBRARY)}{'' if summary['chosen'] == LIBRARY else ' (not the chosen rule)'}. "
         "Statistics of a sentence's per-token drops (nats; the fall in each token's log-probability when "
         "its cited sources are cut): mean (the library's support value), min (minus it: a contradiction), "
-        "low3 (mean of the 3 lowest), max (the chosen rule's support), top3 (mean of the 3 highest); a "
-        "rule's margin is the least of its statistics less their "
-        "thresholds. Gate off, the held-out citations before this benchmark: "
-        f"{REFERENCE}.",
+        "low3 (mean of the 3 lowest), max, top3 (mean of the 3 highest); of its null drops (the fall when "
+        "the whole context is cut, the response read after the query and a placeholder context: the "
+        "sentence against a null where it cannot draw on the context): null_mean, null_min, null_max. A "
+        "rule's margin is the least of its statistics less their thresholds. Gate off, the held-out "
+        f"citations before this benchmark: {REFERENCE}.",
+        "",
+        *(f"- {note}" for note in NOTES),
+        "",
+        "**Does the chosen rule hold on the fresh held-out slices?** (against the previous rule: backed "
+        "kept ≥ 0.95, cites-nothing recall of all unbacked at least the previous's, citation P and R no "
+        "lower) "
+        + "; ".join(f"{name}: {'yes' if ok else 'no'} ({', '.join(c)})" for name, (ok, c) in verdicts.items())
+        + ". "
+        + (
+            "It holds: `rcstat cite` now uses it."
+            if pooled[0] and summary["chosen"] == LIBRARY
+            else "It holds on the pooled slices but the library does not use it."
+            if pooled[0]
+            else "It does not hold: the library keeps the previous rule (mean ≥ 0.01)."
+        ),
         "",
         f"## Development ({summary['dev']['examples']} examples, pooled): the candidates",
         "",

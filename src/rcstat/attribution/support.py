@@ -8,6 +8,11 @@ response kept whole, so every sentence keeps its prefix). A sentence its sources
 probability; one they do not (another topic, a number or name the context does not hold) loses
 none, or gains. Cost: ``1 + S`` plain forward passes for ``S`` sentences, on top of the
 attribution's one.
+
+The null (issue 28): the same tokens with the whole context cut, the response read after the query
+alone (a placeholder context, ``(none)``). A sentence the model would write as readily without any
+context (world knowledge, another topic) loses little there; one that draws on the context loses
+much. Cost: one more forward pass of query and response per response, not per sentence.
 """
 
 from __future__ import annotations
@@ -34,22 +39,40 @@ def without(text: str, spans: list[tuple[int, int]]) -> str:
     return out + text[last:]
 
 
+NO_CONTEXT = "(none)"  # what the model reads as the context when all of it is cut
+
+
+def null_logprobs(model, tokenizer, query: str, response: str) -> torch.Tensor:
+    """Log-probability of each response token with the whole context cut (the query and a placeholder
+    context kept): one forward pass of query and response. The response is tokenised alone, so its
+    tokens are those of any task with the same response."""
+    cut = build_task(model, tokenizer, NO_CONTEXT, query, response)
+    return response_logprobs(model, cut.input_ids, len(cut.response_positions))
+
+
 def token_logprobs(
-    model, tokenizer, result: Attribution, cited: list[tuple[tuple[int, int], list[tuple[int, int]]]]
+    model,
+    tokenizer,
+    result: Attribution,
+    cited: list[tuple[tuple[int, int], list[tuple[int, int]]]],
+    null: bool = False,
 ) -> list[torch.Tensor]:
     """Per sentence ``((start, end), source spans in the context)``: the log-probability of each of
-    its tokens with the whole context and with those sources cut, as rows ``(2, tokens)``."""
+    its tokens with the whole context and with those sources cut, as rows ``(2, tokens)``; with
+    ``null``, a third row with the whole context cut (:func:`null_logprobs`, one pass in all)."""
     task = result.task
     count = len(task.response_positions)
     whole = response_logprobs(model, task.input_ids, count)
+    nothing = null_logprobs(model, tokenizer, task.query, task.response) if null and cited else None
     out = []
     for (start, end), spans in cited:
         ablated = without(task.context, spans)
         if not ablated.strip():  # the sources are the whole context: cut it all, keep a placeholder
-            ablated = "(none)"
+            ablated = NO_CONTEXT
         cut = build_task(model, tokenizer, ablated, task.query, task.response)
         rows = result.rows(start, end)
-        out.append(torch.stack([whole[rows], response_logprobs(model, cut.input_ids, count)[rows]]))
+        found = [whole[rows], response_logprobs(model, cut.input_ids, count)[rows]]
+        out.append(torch.stack(found if nothing is None else [*found, nothing[rows]]))
     return out
 
 
@@ -58,4 +81,4 @@ def sentence_support(
 ) -> list[float]:
     """Per sentence: the mean drop in log-probability of its tokens when its sources are cut
     (:func:`token_logprobs`; nats per token; positive: they back it)."""
-    return [float((w - c).mean()) for w, c in token_logprobs(model, tokenizer, result, cited)]
+    return [float((rows[0] - rows[1]).mean()) for rows in token_logprobs(model, tokenizer, result, cited)]

@@ -12,6 +12,7 @@ of "cites nothing" at thresholds, with citation precision and recall on the back
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,8 +21,10 @@ import torch
 
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
+from rcstat.attribution.features import build_task
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import token_logprobs
+from rcstat.attribution.support import NO_CONTEXT, response_logprobs, token_logprobs
+from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
 from rcstat.evaluation.runlog import run_samples
@@ -70,24 +73,29 @@ def probe(example: Example, other: Example) -> tuple[str, list[tuple[int, str, s
 
 def measured(logprobs: torch.Tensor) -> dict:
     """A sentence's support (the mean drop), its per-token drops and its tokens' log-probabilities
-    with the whole context (nats, 5 decimals) from :func:`token_logprobs`'s ``(2, tokens)`` rows."""
-    whole, cut = logprobs
-    return {
+    with the whole context (nats, 5 decimals) from :func:`token_logprobs`'s ``(2, tokens)`` rows; with
+    a third row (the whole context cut), ``null_drops``: each token's fall from the whole context to
+    none."""
+    whole, cut = logprobs[0], logprobs[1]
+    out = {
         "support": float((whole - cut).mean()),
         "drops": [round(float(d), 5) for d in whole - cut],
         "logprobs": [round(float(x), 5) for x in whole],
     }
+    if len(logprobs) > 2:
+        out["null_drops"] = [round(float(d), 5) for d in whole - logprobs[2]]
+    return out
 
 
 def example_record(attributor: Attributor, example: Example, other: Example, margin: float) -> dict:
-    """Backed sentences (:func:`measured`, gold and ranked citations, 0-based) and unbacked probes
-    (kind, text, :func:`measured`, ranked citations)."""
+    """Backed sentences (:func:`measured` with null drops, gold and ranked citations, 0-based) and
+    unbacked probes (kind, text, :func:`measured`, ranked citations)."""
     model, tokenizer = attributor.model, attributor.tokenizer
     result = attributor.attribute(list(example.chunks), example.query, example.response)
     sources = result.sources["chunk"]
     backed = [(span, s) for span, s in sentence_scores(result, "chunk") if sentence_gold(example, *span)]
     cuts = [(span, [(sources[i].start, sources[i].end) for i in candidates(s, margin)]) for span, s in backed]
-    logprobs = token_logprobs(model, tokenizer, result, cuts)
+    logprobs = token_logprobs(model, tokenizer, result, cuts, null=True)
     record = {
         "backed": [
             {
@@ -108,12 +116,54 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
             (span, [(sources[i].start, sources[i].end) for i in candidates(scored[span], margin)])
             for span, _ in found
         ]
-        logprobs = token_logprobs(model, tokenizer, result, cuts)
+        logprobs = token_logprobs(model, tokenizer, result, cuts, null=True)
         record["unbacked"] = [
             {"kind": kind, "text": text, **measured(d), "ranked": list(choose(scored[span], margin))}
             for (span, (_, kind, text)), d in zip(found, logprobs, strict=True)
         ]
     return record
+
+
+def _null_drops(model, tokenizer, example: Example, response: str, spans, whole: list[list[float]]):
+    """Each span's null drops: its logged whole-context log-probabilities less those of one pass of
+    query and response with the whole context cut (:func:`rcstat.attribution.support.null_logprobs`;
+    the response is tokenised alone, so its rows are the logged run's)."""
+    cut = build_task(model, tokenizer, NO_CONTEXT, example.query, response)
+    nothing = response_logprobs(model, cut.input_ids, len(cut.response_positions))
+    out = []
+    for (start, end), logged in zip(spans, whole, strict=True):
+        null = nothing[[i for i, (a, b) in enumerate(cut.response_spans) if b > start and a < end]]
+        if len(null) != len(logged):
+            raise RCStatError(f"{len(logged)} logged tokens, {len(null)} now: the tokenisation changed")
+        out.append([round(w - float(n), 5) for w, n in zip(logged, null, strict=True)])
+    return out
+
+
+def extend_record(model, tokenizer, example: Example, other: Example, results: dict) -> dict:
+    """An earlier run's record of ``example`` (:func:`example_record` without null drops) with its
+    null drops added from its logged whole-context log-probabilities: one pass of query and response
+    per response (two per example), instead of the whole record's passes."""
+    results = json.loads(json.dumps(results))
+    spans = [s for s in sentence_spans(example.response) if sentence_gold(example, *s)]
+    backed = results["backed"]
+    if len(spans) != len(backed):
+        raise RCStatError(f"{len(backed)} logged backed sentences, {len(spans)} now")
+    for s, d in zip(
+        backed,
+        _null_drops(model, tokenizer, example, example.response, spans, [s["logprobs"] for s in backed]),
+        strict=True,
+    ):
+        s["null_drops"] = d
+    unbacked = results["unbacked"]
+    if unbacked:
+        response, probes = probe(example, other)
+        spans = [span for p in probes for span in sentence_spans(response) if span[0] <= p[0] < span[1]]
+        logged = [s["logprobs"] for s in unbacked]
+        for s, d in zip(
+            unbacked, _null_drops(model, tokenizer, example, response, spans, logged), strict=True
+        ):
+            s["null_drops"] = d
+    return results
 
 
 def example_key(example: Example, other: Example) -> str:
@@ -122,10 +172,16 @@ def example_key(example: Example, other: Example) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _run_example(model, tokenizer, margin: float, commit: str, index: int, example: Example, other) -> dict:
-    attributor = Attributor(model, tokenizer)
-    results = example_record(attributor, example, other, margin)
-    return {"index": index, "key": example_key(example, other), "commit": commit, "results": results}
+def _run_example(
+    model, tokenizer, margin: float, commit: str, earlier: dict, index: int, example: Example, other
+) -> dict:
+    key = example_key(example, other)
+    if key in earlier:  # an earlier run's record: add its null drops
+        old = earlier[key]
+        results = extend_record(model, tokenizer, example, other, old["results"])
+        return {"index": index, "key": key, "commit": commit, "extends": old["commit"], "results": results}
+    results = example_record(Attributor(model, tokenizer), example, other, margin)
+    return {"index": index, "key": key, "commit": commit, "results": results}
 
 
 def run_support_bench(
@@ -139,20 +195,28 @@ def run_support_bench(
     log: Path | None = None,
     header: dict | None = None,
     commit: str = "",
+    earlier: Sequence[dict] = (),
 ) -> list[dict]:
     """One record per example (``index``, ``key``, ``commit``, ``results``: :func:`example_record`);
     example ``i``'s other topic is ``others[i % len(others)]``. With ``log`` (a resumable log whose
-    first line is ``header`` with the margin), records already there are reused and new ones appended."""
+    first line is ``header`` with the margin), records already there are reused and new ones appended.
+    An example among ``earlier`` records (a log of a run before the null drops, same margin) keeps its
+    record, extended by :func:`extend_record` (``extends``: the commit that ran it)."""
     items = [(i, e, others[i % len(others)]) for i, e in enumerate(examples)]
     keys = [example_key(e, o) for _, e, o in items]
     return run_samples(
         model,
         tokenizer,
         _run_example,
-        (margin, commit),
+        (margin, commit, {r["key"]: r for r in earlier}),
         items,
         log=log,
-        header={"benchmark": "support", "margin": margin, "tokens": "drops, logprobs", **(header or {})},
+        header={
+            "benchmark": "support",
+            "margin": margin,
+            "tokens": "drops, logprobs, null_drops",
+            **(header or {}),
+        },
         keys=keys,
         progress=progress,
     )

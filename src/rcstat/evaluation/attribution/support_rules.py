@@ -6,7 +6,11 @@ A sentence's drops are the falls in log-probability of its tokens when its cited
 value before this benchmark), ``min`` and ``low3`` (the lowest drop, the mean of the three lowest:
 a token the sources argue against, such as a swapped number, gains probability when they are cut),
 ``max`` and ``top3`` (the highest drop, the mean of the three highest: a backed sentence has a few
-tokens that lean on the source hard, an unbacked one diffuse small drops). A rule names one or two
+tokens that lean on the source hard, an unbacked one diffuse small drops). The null drops are the
+falls when the whole context is cut (the sentence against a null where it cannot draw on the
+context): ``null_mean``, ``null_min``, ``null_max`` (a sentence the model writes as readily with no
+context, world knowledge or another topic, has little; a logged run without them gives ``nan``,
+which no threshold flags). A rule names one or two
 statistics; a sentence cites nothing when any of them falls below its threshold. On development
 data each rule's thresholds are the grid points (0.01 apart) that keep at least ``RECALL`` of the
 backed sentences and, under that, flag the most unbacked ones; the rule chosen flags the most (the
@@ -38,6 +42,8 @@ STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
     "max": lambda d: float(d.max()),
     "top3": lambda d: _high(d, 3),
 }
+NULL = ("mean", "min", "max")  # statistics of the null drops, named ``null_<statistic>``
+NAMES = (*STATISTICS, *(f"null_{name}" for name in NULL))
 RULES: tuple[tuple[str, ...], ...] = (
     ("mean",),
     ("max",),
@@ -45,13 +51,20 @@ RULES: tuple[tuple[str, ...], ...] = (
     ("mean", "min"),
     ("mean", "low3"),
     ("max", "min"),
+    ("null_mean",),
+    ("mean", "null_mean"),
+    ("max", "null_mean"),
+    ("null_mean", "min"),
+    ("null_mean", "null_min"),
 )
 
 
-def statistics(drops: Sequence[float]) -> dict[str, float]:
-    """Every candidate statistic of one sentence's per-token drops."""
+def statistics(drops: Sequence[float], null_drops: Sequence[float] | None = None) -> dict[str, float]:
+    """Every candidate statistic of one sentence's per-token drops and null drops (``nan`` without)."""
     d = np.asarray(drops, float)
-    return {name: f(d) for name, f in STATISTICS.items()}
+    out = {name: f(d) for name, f in STATISTICS.items()}
+    n = None if null_drops is None else np.asarray(null_drops, float)
+    return out | {f"null_{name}": math.nan if n is None else STATISTICS[name](n) for name in NULL}
 
 
 def _floor(value: float) -> float:

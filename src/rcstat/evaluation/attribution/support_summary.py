@@ -20,9 +20,9 @@ import numpy as np
 
 from rcstat.evaluation.attribution.citations import summarise_citations
 from rcstat.evaluation.attribution.support_rules import (
+    NAMES,
     RECALL,
     RULES,
-    STATISTICS,
     STEP,
     choose_rule,
     flagged,
@@ -37,7 +37,8 @@ SEED, RESAMPLES = 0, 2000
 @dataclass(frozen=True)
 class Sentences:
     """Every sentence of a set of examples: its example (0-based), kind (``backed`` or an unbacked
-    kind) and the candidate statistics of its per-token drops (:mod:`.support_rules`)."""
+    kind) and the candidate statistics of its per-token drops and null drops (:mod:`.support_rules`;
+    ``nan`` for the null drops where a log has none)."""
 
     example: np.ndarray
     kind: np.ndarray
@@ -47,12 +48,12 @@ class Sentences:
     @classmethod
     def of(cls, results: Sequence[dict]) -> Sentences:
         rows = [
-            (e, "backed" if part == "backed" else s["kind"], statistics(s["drops"]))
+            (e, "backed" if part == "backed" else s["kind"], statistics(s["drops"], s.get("null_drops")))
             for e, r in enumerate(results)
             for part in ("backed", "unbacked")
             for s in r[part]
         ]
-        stats = {name: np.array([r[2][name] for r in rows], float) for name in STATISTICS}
+        stats = {name: np.array([r[2][name] for r in rows], float) for name in NAMES}
         example, kind = np.array([r[0] for r in rows], int), np.array([r[1] for r in rows], str)
         return cls(example, kind, stats, len(results))
 
@@ -140,7 +141,7 @@ def cites(sentence: dict, rule: dict[str, float] | None) -> bool:
     """Whether a logged sentence passes ``rule`` (``None``: no gate)."""
     if rule is None:
         return True
-    stats = statistics(sentence["drops"])
+    stats = statistics(sentence["drops"], sentence.get("null_drops"))
     return all(stats[name] >= t for name, t in rule.items())
 
 
