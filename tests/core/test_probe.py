@@ -13,7 +13,7 @@ from rcstat.errors import RCStatError
 from rcstat.kv.replay import compress_live, record_prefill, replay
 from rcstat.models.logits import is_sliding
 from rcstat.presses import AutoRCPress, RCStatPress
-from rcstat.presses.probe_press import ProbePress, ProbeRCPress, probe_rows
+from rcstat.presses.probe_press import ProbePress, ProbeRCPress, on_scale, probe_rows
 from tests.helpers import tiny_model
 
 N, P = 30, 6
@@ -41,15 +41,16 @@ def test_the_probe_read_after_the_prefill_is_the_probe_appended_to_it(family: st
         torch.testing.assert_close(keys, la.keys[:, :, -P:], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("merge", ["max", "rank"])
 @pytest.mark.parametrize("family", ["llama-gqa", "gemma3-gqa"])
-def test_a_key_scores_the_larger_of_its_window_rc_and_its_probe_rc(family: str) -> None:
+def test_a_key_scores_the_larger_of_its_window_rc_and_its_probe_rc(family: str, merge: str) -> None:
     """The reference: the window's RC on the context's prefill, the probe's RC as RCStatPress scores a
     prefill of the context and the probe with the probe's rows (all P of them) as its window."""
     model = tiny_model(family)
     context, probe = _ids(2, N), _ids(3, P)
     record = record_prefill(model, context)
     together = record_prefill(model, torch.cat([context, probe], dim=1))
-    scorer = ProbeRCPress(above_null=True, window_size=4)
+    scorer = ProbeRCPress(above_null=True, window_size=4, merge=merge)
     scorer.rows = probe_rows(record, probe)
     plain = ProbeRCPress(above_null=True, window_size=4)
     for la, both in zip(record.layers, together.layers, strict=True):
@@ -62,9 +63,9 @@ def test_a_key_scores_the_larger_of_its_window_rc_and_its_probe_rc(family: str) 
         read = ProbeRCPress(above_null=True, window_size=P).score(
             la.module, both.hidden_states[:, -P:], both.keys, both.values, None, {"position_embeddings": rope}
         )[..., :N]
-        want = torch.maximum(window, read)
+        want = torch.maximum(window, read if merge == "max" else on_scale(read, window))
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
-        assert (read[..., 4:-4] > window[..., 4:-4]).any()  # the probe decides some keys
+        assert (want[..., 4:-4] > window[..., 4:-4]).any()  # the probe decides some keys
 
 
 @pytest.mark.parametrize(("merge", "rows"), [("union", 4 + P), ("probe", P)])
@@ -150,6 +151,21 @@ def test_the_probe_is_read_once_per_prefill_and_decoding_passes_through(tiny_che
         model.model(input_ids=question, past_key_values=cache)
     assert calls == [40, len(press._probe_ids[0]), 5]  # the prefill, the probe on a copy, the question
     assert not press.chosen.press.rows
+
+
+def test_on_scale_gives_each_key_the_scales_value_at_its_own_rank() -> None:
+    g = torch.Generator().manual_seed(9)
+    scores, scale = torch.randn(2, 3, 20, generator=g), torch.randn(2, 3, 20, generator=g) * 5
+    scale[..., :2] = scale[..., -3:] = float("inf")
+    got = on_scale(scores, scale)
+    for b in range(2):
+        for h in range(3):
+            keys = range(2, 17)
+            by_score = sorted(keys, key=lambda i: float(scores[b, h, i]))
+            values = sorted(float(scale[b, h, i]) for i in keys)
+            for rank, i in enumerate(by_score):
+                assert float(got[b, h, i]) == pytest.approx(values[rank])
+            assert torch.isposinf(got[b, h, :2]).all() and torch.isposinf(got[b, h, -3:]).all()
 
 
 def test_an_empty_probe_or_an_unknown_merge_is_refused() -> None:

@@ -30,7 +30,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   10's question read after the prefill, its entries never cached, each key scored by the larger of
   its RC against the window and against the probe's rows; ``probe-union`` / ``probe-only`` (round 13):
   RC against the window's and the probe's rows as one window, or against the probe's alone (round
-  10's design, without its tokens in the cache);
+  10's design, without its tokens in the cache); ``probe-rank`` (round 14): the larger of the window's
+  RC and the probe's ranking put on the window's scale within each head (the probe's best keys compete
+  with the window's best, in the window's units);
 - ``--probe TEXT`` (round 10, query-agnostic only): a fixed, task-blind question appended to every
   context before it is compressed, so that RC's window reads a question where the user's is not yet
   known (the lead of a short probe pass; here its tokens stay in the cache, for every press alike).
@@ -232,6 +234,7 @@ def candidates() -> dict:
         "probe": PRESSES["rcstat-probe"].make,
         "probe-union": lambda ratio: ProbePress(ratio, merge="union"),
         "probe-only": lambda ratio: ProbePress(ratio, merge="probe"),
+        "probe-rank": lambda ratio: ProbePress(ratio, merge="rank"),
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),

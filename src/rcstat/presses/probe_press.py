@@ -37,15 +37,17 @@ DEFAULT_PROBE = "What are the names, numbers and facts stated in the text above?
 Rows = tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]  # hidden, rotary, keys
 
 
-Merge = Literal["max", "union", "probe"]
+Merge = Literal["max", "rank", "union", "probe"]
 
 
 @dataclass
 class ProbeRCPress(RCStatPress):
     """RC of every key against the window and a probe's rows; :attr:`rows` (per layer: the probe's
     hidden states, rotary and keys) is set by :class:`ProbePress`. ``merge``: ``"max"``, the larger of
-    the window's RC and the probe's; ``"union"``, RC against the window and the probe's rows as one
-    window (as if the probe followed the context); ``"probe"``, the probe's RC alone (the window kept)."""
+    the window's RC and the probe's; ``"rank"``, the larger of the window's RC and the probe's ranking
+    put on the window's scale (:func:`on_scale`); ``"union"``, RC against the window and the probe's
+    rows as one window (as if the probe followed the context); ``"probe"``, the probe's RC alone (the
+    window kept)."""
 
     merge: Merge = "max"
     rows: dict[int, Rows] = field(default_factory=dict, init=False, repr=False)
@@ -75,9 +77,22 @@ class ProbeRCPress(RCStatPress):
         # every row it is given is the window (its rows empty: RC against that window alone)
         wide = replace(self, window_size=hidden.shape[1])
         probe = wide.score(module, hidden, both, both, None, {"position_embeddings": rotary})[..., :n]
-        if self.merge != "max":
+        if self.merge == "rank":
+            probe = on_scale(probe, window)
+        elif self.merge != "max":
             return probe.masked_fill(torch.isposinf(window), float("inf"))
         return torch.maximum(window, probe)
+
+
+def on_scale(scores: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``scores`` ``(batch, heads, n)`` put on ``scale``'s values within each head: over the keys
+    ``scale`` scores (not ``+inf``, the same keys in every head), the key ranked ``r``-th by ``scores``
+    gets ``scale``'s ``r``-th value; elsewhere ``scale``'s ``+inf``. One sort per head."""
+    cols = (~torch.isposinf(scale[0, 0])).nonzero().squeeze(-1)
+    ranks = scores[..., cols].argsort(-1).argsort(-1)
+    out = scale.clone()
+    out[..., cols] = scale[..., cols].sort(-1).values.gather(-1, ranks)
+    return out
 
 
 @dataclass
