@@ -231,7 +231,7 @@ def candidates() -> dict:
         "fill|kd+lev": lambda ratio: FillPress(ratio, also=_rank_mean()),
         "fill-selective": lambda ratio: _selective(ratio),
         "fill-selective|kd+lev": lambda ratio: _selective(ratio, also=_rank_mean()),
-        "probe": PRESSES["rcstat-probe"].make,
+        "probe": lambda ratio: ProbePress(ratio, merge="max"),
         "probe-union": lambda ratio: ProbePress(ratio, merge="union"),
         "probe-only": lambda ratio: ProbePress(ratio, merge="probe"),
         "probe-rank": lambda ratio: ProbePress(ratio, merge="rank"),

@@ -4,10 +4,14 @@ questions to come read the context before it is compressed (docs/method.md §3).
 Where the user's question is not in the prefill (query-agnostic), RC's window is the context's own
 last tokens, which look at what lies near them. After the prefill the model reads a fixed, task-blind
 question (``probe``, ~15 tokens) on top of the full cache, as KVzip reads its repeat; each key scores
-the larger of its RC against the window and its RC against the probe's rows (both in logit units
-above their rows' own floor), and the default recipe (:class:`AutoRCPress`: RC across the model or
-:class:`FillPress` per head, by the model's structure) compresses by those scores. The probe's own
-entries are never cached: the cache is the context's, at the ratio asked.
+the larger of its RC against the window and the probe's RC ranking put on the window's scale within
+each head (``merge="rank"``: the probe's best keys compete with the window's best, in the window's
+units, so RC across the model still moves budget by the window's values), and the default recipe
+(:class:`AutoRCPress`: RC across the model or :class:`FillPress` per head, by the model's structure)
+compresses by those scores. The probe's own entries are never cached: the cache is the context's, at
+the ratio asked. The merge was chosen on the development seed (benchmarks/kv/dev, rounds 12-14):
+``max`` changed a handful of entries per head (the window's RC is larger), ``probe`` alone and
+``union`` lost with the question in the window.
 
 Cost: one extra forward of the probe's ``p`` tokens against the full cache (about ``p / n`` of a
 prefill), and RC's logits for ``p`` more rows (``heads × p × n`` per layer).
@@ -49,7 +53,7 @@ class ProbeRCPress(RCStatPress):
     rows as one window (as if the probe followed the context); ``"probe"``, the probe's RC alone (the
     window kept)."""
 
-    merge: Merge = "max"
+    merge: Merge = "rank"
     rows: dict[int, Rows] = field(default_factory=dict, init=False, repr=False)
 
     def score(
@@ -102,7 +106,7 @@ class ProbePress(AutoRCPress):
     prefill. The repr is the record."""
 
     probe: str = DEFAULT_PROBE
-    merge: Merge = "max"
+    merge: Merge = "rank"  # chosen on the dev seed (benchmarks/kv/dev, rounds 12-14)
     scorer = ProbeRCPress
 
     def __post_init__(self) -> None:
