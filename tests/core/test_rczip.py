@@ -15,7 +15,7 @@ CONTEXT, REPEAT = 12, 7
 
 
 def _rc(lg: torch.Tensor, keys: range, heads: range, lo: int, floor: str) -> dict[int, float]:
-    """score(i) = max over rows j and heads h of f(i, j) − the mean of row j's floor keys, key by key.
+    """score(i) = max over rows j and heads h of f(i, j) − the mean (or log-sum-exp) of row j's floor keys.
 
     ``lg`` (heads, rows, all keys): row j is key ``lo + j``; the repeat starts at key ``lo``."""
     out = {}
@@ -24,21 +24,28 @@ def _rc(lg: torch.Tensor, keys: range, heads: range, lo: int, floor: str) -> dic
         for h in heads:
             for j in range(lg.shape[1]):
                 seen = lg[h, j, lo : lo + j + 1]
-                if floor == "row":
+                if floor != "repeat":
                     seen = torch.cat([lg[h, j, :lo], seen])
-                best.append(float(lg[h, j, i]) - float(seen.mean()))
+                level = seen.logsumexp(0) if floor == "lse" else seen.mean()
+                best.append(float(lg[h, j, i]) - float(level))
         out[i] = max(best)
     return out
 
 
 @pytest.mark.parametrize(
     ("family", "floor", "prefix"),
-    [("llama-gqa", "repeat", "zero"), ("qwen3-gqa", "row", "zero"), ("phi3-mha", "repeat", "score")],
+    [
+        ("llama-gqa", "repeat", "zero"),
+        ("qwen3-gqa", "row", "zero"),
+        ("phi3-mha", "repeat", "score"),
+        ("llama-gqa", "lse", "zero"),
+    ],
 )
 def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
     family: str, floor: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """floor "repeat": the mean of row j's causal logits over the repeat; "row": over every key it sees.
+    """floor "repeat": the mean of row j's causal logits over the repeat; "row": over every key it sees;
+    "lse": their log-sum-exp.
     Rows scored in blocks of 3 (as in blocks of 256 for long contexts); max over the GQA group."""
     monkeypatch.setattr(rczip, "BLOCK", 3)
     model = tiny_model(family)

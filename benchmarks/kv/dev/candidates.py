@@ -25,7 +25,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   above its null on 20–40% of a query-agnostic head's keys, 2–9% with the question: round 9);
 - ``zip`` / ``zip-layerwise`` (round 11, issue 27): ``RCZipPress`` as ``rcstat-zip`` is (ranked across
   the global layers, KVzip's rule), and with KVzip's ``layerwise=True`` (the same share per layer: on
-  Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live;
+  Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live; ``zip-lse``
+  (round 15): ``floor="lse"``, each row's log-sum-exp as its floor (KVzip's ranking in RC's form: issue
+  27's Gemma diagnostic found RC's mean floor losing the answer in global layer 11);
 - ``probe`` (round 12): ``rcstat-probe``, the default recipe with a probe pass (``ProbePress``): round
   10's question read after the prefill, its entries never cached, each key scored by the larger of
   its RC against the window and against the probe's rows; ``probe-union`` / ``probe-only`` (round 13):
@@ -237,6 +239,7 @@ def candidates() -> dict:
         "probe-rank": lambda ratio: ProbePress(ratio, merge="rank"),
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
+        "zip-lse": live_rczip(floor="lse"),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

@@ -18,6 +18,8 @@
 #       rows, or alone (round 12's max merge changed a few entries per head); compare with round 12's log
 #   PER_TASK=6 benchmarks/kv/dev/candidates.sh round14    the probe's ranking on the window's scale (round 13:
 #       the probe alone helped without the question and hurt with it; the union hurt with it)
+#   MODELS=gemma-3-270m PER_TASK=3 benchmarks/kv/dev/candidates.sh round15    rcstat-zip, floor "lse" (issue 27;
+#       compare with round 11's zip on the same samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -41,6 +43,7 @@ case "$round" in
   round12) only=none,rcstat,probe,leverage,keydiff ;;  # the probe pass (ProbePress) beside the default
   round13) only=probe-union,probe-only ;;  # the probe's rows with the window's as one window, or alone
   round14) only=probe-rank ;;  # the probe's ranking on the window's scale, the larger of the two
+  round15) only=zip-lse ;;  # issue 27: rcstat-zip with each row's log-sum-exp as its floor
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null

@@ -21,7 +21,11 @@ Options (issue 27: where the first build differed from SPEC §3's prototype; the
   (each with its own "Repeat the part…" prompt and the previous chunk's last 8 tokens);
 - ``floor``: ``"repeat"``, the mean of row ``j``'s causal logits over its pass's repeat, "Repeat…"
   prompt included (with ``one_pass`` the whole repeat: the prototype's); ``"row"``, over every key the
-  row sees (context and causal repeat: the set KVzip's softmax normalises over, sinks included).
+  row sees (context and causal repeat: the set KVzip's softmax normalises over, sinks included);
+  ``"lse"``, the log-sum-exp of those logits: ``f(i, j) − floor_j`` is then the row's log attention
+  weight, and the ranking KVzip's own (max over rows of the attention) up to its sinks (issue 27's
+  Gemma diagnostic, benchmarks/kv/dev/rczip-gemma: RC's mean floor loses the answer in global layer
+  11 where the attention keeps it).
 
 kvpress's KVzip refuses Gemma 3; this press runs the passes itself there: each layer's rotary comes
 from the forward (local or global), sliding-window layers are left whole (their window of the context
@@ -42,7 +46,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizer
 from rcstat.models.logits import attention_layer, attention_layers, is_sliding, layer_queries, logits
 
 PREFIX = ("zero", "keep", "evict", "score")
-FLOORS = ("repeat", "row")
+FLOORS = ("repeat", "row", "lse")
 BLOCK = 256  # repeat rows scored at once: (heads × BLOCK × keys) logits, whatever the context's length
 
 
@@ -123,15 +127,20 @@ class RCZipPress(KVzipPress):
         for r in range(0, rows, BLOCK):
             q = queries[:, :, r : r + BLOCK]
             causal = seen[None, :] <= seen[r : r + BLOCK, None]  # (block, rows): the repeat below the row
-            y = logits(layer, q, keys[:, :, -rows:]).masked_fill(~causal, 0).sum(-1)
-            count = causal.sum(-1)
-            if self.floor == "row":
-                x = logits(layer, q, keys[:, :, : self.context_length])
-                y, count = y + x.sum(-1), count + self.context_length
-                x = x[..., lo : self.end_idx]
-            else:
+            repeat = logits(layer, q, keys[:, :, -rows:])
+            if self.floor == "repeat":
                 x = logits(layer, q, keys[:, :, lo : self.end_idx])
-            rc = (x - (y / count)[..., None]).amax(dim=-2)  # (b, H, keys): the block's best row per key
+                floor = repeat.masked_fill(~causal, 0).sum(-1) / causal.sum(-1)
+            else:  # over every key the row sees: the context and the causal repeat
+                x = logits(layer, q, keys[:, :, : self.context_length])
+                seen_by_row = torch.cat([x, repeat.masked_fill(~causal, float("-inf"))], dim=-1)
+                floor = (
+                    seen_by_row.logsumexp(-1)
+                    if self.floor == "lse"
+                    else (x.sum(-1) + repeat.masked_fill(~causal, 0).sum(-1)) / (causal.sum(-1) + x.shape[-1])
+                )
+                x = x[..., lo : self.end_idx]
+            rc = (x - floor[..., None]).amax(dim=-2)  # (b, H, keys): the block's best row per key
             best = rc if best is None else torch.maximum(best, rc)
         b, heads, n = best.shape
         best = best.reshape(b, layer.num_kv_heads, heads // layer.num_kv_heads, n).amax(2)
