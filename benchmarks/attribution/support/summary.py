@@ -25,9 +25,44 @@ from run import PATHS
 
 HERE = Path(__file__).resolve().parent
 PREVIOUS = {"mean": 0.01}  # the rule before the per-token candidates: mean drop ≥ 0.01 (chosen on dev)
-LIBRARY = {"mean": DEFAULT_CITE_SUPPORT}  # rcstat cite's rule: the dev choice did not hold out (README)
+LIBRARY = {"mean": DEFAULT_CITE_SUPPORT}  # rcstat cite's rule: no dev choice has held out (results.md)
 ROUND = "v2-"  # this round's logs; the first round's (no prefix) are in results-v1.md
-NOTES: list[str] = []  # set from this round's measurements (time, slices, the Curie example)
+NOTES = [  # this round's protocol and measurements beyond the logs (time, slices, the Curie example)
+    "Slices. The brief's new dev slices, QuoteSum dev 21–40 and VeriGran dev 51–70, were not fresh: they "
+    "lie in the attribution benchmark's selection split (QuoteSum 1–40, VeriGran 31–70: RC's scoring "
+    "default, the head profile, AT2's weights; benchmarks/attribution/README.md §1, run.sh, long/run.sh) "
+    "and the citation margin's dev split (citations/run.sh). Dev took QuoteSum dev 161–180 and VeriGran "
+    "dev 101–120 instead (never used to choose anything; VeriGran 101–120 was a held-out slice of the "
+    "attribution and citation benchmarks). VeriGran dev holds 125 examples (170 statements): 126–155 do "
+    "not exist, so the fresh held-out VeriGran slice is dev 1–30 (held out in the attribution and "
+    "citation benchmarks, never read by this benchmark or used to choose anything); QuoteSum dev 131–160 "
+    "was never used by any attribution benchmark. (The KV benchmarks draw QA samples from "
+    "quotesum_dev.jsonl for their own choices; not checked row by row.)",
+    "The first round's dev slices were not rerun: their records (the same code: a full rerun of two "
+    "QuoteSum examples gave identical drops) were extended with null drops from their logged "
+    "whole-context log-probabilities, one pass of query and response per response (tested equal to a "
+    "full run's). The held-out slices ran after the rule was fixed on dev (`summary.py --dev-only`, "
+    "13:27 UTC).",
+    "Cut for time: with the KV benchmarks sharing the 2 cores, an example took about 20 s on QuoteSum "
+    "(dev 161–180: 394 s for 20) and 70–190 s on VeriGran (dev 101–120: 9 in 997 s); 80 dev and 60 "
+    "held-out examples did not fit before 14:05, so slices were stopped at fixed times (VeriGran dev "
+    "101–120 at 13:27, held-out QuoteSum at 13:45, VeriGran at 14:03). A stopped slice is its first n "
+    "examples (run in order; the other-topic pairing is the whole slice's): see 'n of N' above.",
+    "Cost of the null: one forward pass of query and response with a placeholder context, per response, "
+    "not per sentence (in `rcstat cite`: one pass on top of 2 + sentences); about 0.8 s per pass here "
+    "for the default model on the loaded CPU (40 dev examples, 2 passes each, in 65 s), against 20–190 s "
+    "for a whole benchmark example.",
+    "The held-out result is small: QuoteSum dev 131–145 (15 examples) and VeriGran dev 1–6 (6), the "
+    "rest of both slices not run. It is enough to say the dev choice did not beat the mean rule there "
+    "(pooled cites-nothing recall 0.385 against 0.410, citations equal); it is not enough to say the "
+    "null rule is worse, nor anything about VeriGran alone. The rest of the slices can be run later "
+    "(run.sh resumes) without reopening the choice: the rule is fixed by the dev logs.",
+    "The Curie example (`rcstat cite --context examples/curie.txt`, the issue's response): mean drop / "
+    "null_mean / null_min per sentence — chef 0.008 / 0.249 / −0.82; 1911 0.116 / 0.187 / −1.64; Eiffel "
+    "0.018 / 0.665 / −0.90. The world-knowledge sentence does not show little whole-context drop: it "
+    "shows the most (the context holds Paris; its tokens' null drops reach 3.79 nats), and the backed "
+    "1911 sentence the least, so no threshold on the null statistics cites the 1911 sentence alone.",
+]
 REFERENCE = "QuoteSum dev 41–130: P 1.000 / R 0.830; VeriGran dev 1–30 + 71–125: P 0.897 / R 0.904"
 
 
