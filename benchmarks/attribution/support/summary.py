@@ -42,7 +42,9 @@ NOTES = [  # this round's protocol and measurements beyond the logs (time, slice
     "QuoteSum examples gave identical drops) were extended with null drops from their logged "
     "whole-context log-probabilities, one pass of query and response per response (tested equal to a "
     "full run's). The held-out slices ran after the rule was fixed on dev (`summary.py --dev-only`, "
-    "13:27 UTC).",
+    "13:27 UTC). Run commits: the repository moved on during the runs (others' commits); '-dirty' on "
+    "this round's runs marks an uncommitted `rcstat cite` change prepared in case the rule held (in "
+    "citations, options, the CLI; the benchmark's code was the committed d1382e1's), since removed.",
     "Cut for time: with the KV benchmarks sharing the 2 cores, an example took about 20 s on QuoteSum "
     "(dev 161–180: 394 s for 20) and 70–190 s on VeriGran (dev 101–120: 9 in 997 s); 80 dev and 60 "
     "held-out examples did not fit before 14:05, so slices were stopped at fixed times (VeriGran dev "
