@@ -168,6 +168,18 @@ def test_on_scale_gives_each_key_the_scales_value_at_its_own_rank() -> None:
             assert torch.isposinf(got[b, h, :2]).all() and torch.isposinf(got[b, h, -3:]).all()
 
 
+def test_a_hook_that_compresses_during_the_prefill_is_refused_clearly(tiny_checkpoint: str) -> None:
+    """RaggedPress calls ``compress`` layer by layer in the prefill, before any probe: an error, not
+    the window's RC alone under the probe's name."""
+    from rcstat.kv.ragged import RaggedCache, RaggedPress
+    from rcstat.models import load_model
+
+    model, _ = load_model(tiny_checkpoint)
+    press, cache = RaggedPress(ProbePress(0.5)), RaggedCache(model.config)
+    with pytest.raises(RCStatError, match="reads its probe after the prefill"), torch.no_grad(), press(model):
+        model.model(input_ids=_ids(10, 40), past_key_values=cache)
+
+
 def test_an_empty_probe_or_an_unknown_merge_is_refused() -> None:
     with pytest.raises(RCStatError, match="probe"):
         ProbePress(0.5, probe=" ")

@@ -113,6 +113,12 @@ def compress_and_answer(
             "its cache is kvpress's masked one"
         )
         cache = "masked"
+    if hasattr(press, "prepare_replay") and cache == "ragged":  # a pass of its own after the prefill
+        warn(
+            f"{type(press).__name__} reads a pass of its own after the prefill: it is replayed on the "
+            "recorded prefill into kvpress's masked cache"
+        )
+        cache = "masked"
     if isinstance(press, ObservedAttentionPress) and cache == "ragged":  # it reads eager attention weights
         warn(
             "ObservedAttentionPress reads the attention weights, which the model's fast attention does not "

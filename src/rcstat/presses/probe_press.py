@@ -121,6 +121,24 @@ class ProbePress(AutoRCPress):
         self.chosen.press.merge = self.merge
         self._probe_ids = torch.tensor([_encode(model.config.name_or_path, self.probe)])
 
+    def compress(
+        self,
+        module: nn.Module,
+        hidden_states: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attentions: torch.Tensor | None,
+        kwargs: dict,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The recipe's compression, once the probe has been read (never the window's RC alone)."""
+        if not is_sliding(module) and self.chosen is not None and not self.chosen.press.rows:
+            raise RCStatError(
+                "ProbePress reads its probe after the prefill: run it as `with press(model): ...` or "
+                "replay it on a recorded prefill; a hook that compresses layer by layer during the "
+                "prefill (RaggedPress, DecodingPress) cannot"
+            )
+        return super().compress(module, hidden_states, keys, values, attentions, kwargs)
+
     def prepare_replay(self, record: PrefillRecord) -> None:
         """Read the probe on top of the recorded prefill; its rows go to the recipe's RC scorer."""
         self.chosen.press.rows = probe_rows(record, self._probe_ids)
