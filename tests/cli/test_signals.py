@@ -57,7 +57,7 @@ def interrupt(child: subprocess.Popen, err: Path, within: float = 10) -> None:
 def test_ctrl_c_in_a_corpus_run_keeps_whole_rows(tiny_checkpoint, tmp_path) -> None:
     rows = [
         {"id": i, "query": "Who?", "context": "Ada wrote it. Bo read it.", "response": "Ada."}
-        for i in range(4000)  # ~25 s of work on a quiet machine: the interrupt lands mid-run
+        for i in range(400)
     ]
     data, out = write_jsonl(tmp_path / "corpus.jsonl", rows), tmp_path / "out.jsonl"
     child, err = start(
