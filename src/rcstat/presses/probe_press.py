@@ -1,4 +1,4 @@
-"""``ProbePress``: the default RC press with a short probe pass — a few words standing for the
+"""``ProbePress``: the default recipe with a short probe pass — a few words standing for the
 questions to come read the context before it is compressed (docs/method.md §3).
 
 Where the user's question is not in the prefill (query-agnostic), RC's window is the context's own
