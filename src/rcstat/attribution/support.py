@@ -42,11 +42,16 @@ def without(text: str, spans: list[tuple[int, int]]) -> str:
 NO_CONTEXT = "(none)"  # what the model reads as the context when all of it is cut
 
 
+def null_task(model, tokenizer, query: str, response: str):
+    """The task of ``query`` and ``response`` with the whole context cut (a placeholder context)."""
+    return build_task(model, tokenizer, NO_CONTEXT, query, response)
+
+
 def null_logprobs(model, tokenizer, query: str, response: str) -> torch.Tensor:
     """Log-probability of each response token with the whole context cut (the query and a placeholder
     context kept): one forward pass of query and response. The response is tokenised alone, so its
     tokens are those of any task with the same response."""
-    cut = build_task(model, tokenizer, NO_CONTEXT, query, response)
+    cut = null_task(model, tokenizer, query, response)
     return response_logprobs(model, cut.input_ids, len(cut.response_positions))
 
 

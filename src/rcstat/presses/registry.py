@@ -129,7 +129,7 @@ PRESSES: dict[str, PressSpec] = {
         _probe,
         "rcstat with a probe pass: a fixed, task-blind question read after the prefill, each key "
         "scored by the larger of its RC against the window and the probe's ranking on the window's "
-        "scale (~1.02 prefills)",
+        "scale (about 1.06 prefills of work)",
     ),
     "rcstat-gauss": PressSpec(_gaussian, "RC against Gaussian future queries, ranked across layers"),
     "rcstat-fill": PressSpec(

@@ -21,9 +21,8 @@ import torch
 
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
-from rcstat.attribution.features import build_task
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import NO_CONTEXT, response_logprobs, token_logprobs
+from rcstat.attribution.support import null_task, response_logprobs, token_logprobs
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
@@ -128,7 +127,7 @@ def _null_drops(model, tokenizer, example: Example, response: str, spans, whole:
     """Each span's null drops: its logged whole-context log-probabilities less those of one pass of
     query and response with the whole context cut (:func:`rcstat.attribution.support.null_logprobs`;
     the response is tokenised alone, so its rows are the logged run's)."""
-    cut = build_task(model, tokenizer, NO_CONTEXT, example.query, response)
+    cut = null_task(model, tokenizer, example.query, response)
     nothing = response_logprobs(model, cut.input_ids, len(cut.response_positions))
     out = []
     for (start, end), logged in zip(spans, whole, strict=True):
