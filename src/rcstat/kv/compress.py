@@ -72,6 +72,28 @@ class _Run:
     full_answer: str | None = None
 
 
+# Presses the ragged cache cannot hold (it compresses inside the prefill, layer by layer), and why:
+# each runs into kvpress's masked cache instead, with a warning.
+_MASKED_ONLY: tuple[tuple[Callable[[BasePress, bool], bool], str], ...] = (
+    (lambda press, live: live, "runs its own passes in the forward pass: its cache is kvpress's masked one"),
+    (
+        lambda press, live: hasattr(press, "prepare_replay"),
+        "reads a pass of its own after the prefill: it is replayed on the recorded prefill into kvpress's "
+        "masked cache",
+    ),
+    (
+        lambda press, live: isinstance(press, ObservedAttentionPress),
+        "reads the attention weights, which the model's fast attention does not return: it is replayed on "
+        "the recorded prefill (weights recomputed one layer at a time) into kvpress's masked cache",
+    ),
+)
+
+
+def _not_ragged(press: BasePress | None, live: bool) -> str | None:
+    """Why ``press`` cannot run on the ragged cache (``None``: it can)."""
+    return next((why for applies, why in _MASKED_ONLY if press is not None and applies(press, live)), None)
+
+
 def compress_and_answer(
     model,
     tokenizer,
@@ -107,24 +129,9 @@ def compress_and_answer(
     if limit and total > limit:
         raise RCStatError(f"context and query need {total} tokens with the answer; the model allows {limit}")
     live = press is not None and type(press).compress is BasePress.compress  # its own passes (KVzip)
-    if live and cache == "ragged":
-        warn(
-            f"{type(press).__name__} runs its own passes in the forward pass: "
-            "its cache is kvpress's masked one"
-        )
-        cache = "masked"
-    if hasattr(press, "prepare_replay") and cache == "ragged":  # a pass of its own after the prefill
-        warn(
-            f"{type(press).__name__} reads a pass of its own after the prefill: it is replayed on the "
-            "recorded prefill into kvpress's masked cache"
-        )
-        cache = "masked"
-    if isinstance(press, ObservedAttentionPress) and cache == "ragged":  # it reads eager attention weights
-        warn(
-            "ObservedAttentionPress reads the attention weights, which the model's fast attention does not "
-            "return: it is replayed on the recorded prefill (weights recomputed one layer at a time) into "
-            "kvpress's masked cache"
-        )
+    reason = _not_ragged(press, live) if cache == "ragged" else None
+    if reason:
+        warn(f"{type(press).__name__} {reason}")
         cache = "masked"
     run = _live if live else _ragged if cache == "ragged" else _masked
     try:
