@@ -48,7 +48,11 @@ class Sentences:
     @classmethod
     def of(cls, results: Sequence[dict]) -> Sentences:
         rows = [
-            (e, "backed" if part == "backed" else s["kind"], statistics(s["drops"], s.get("null_drops")))
+            (
+                e,
+                "backed" if part == "backed" else s["kind"],
+                statistics(s["drops"], s.get("null_drops"), s.get("logprobs")),
+            )
             for e, r in enumerate(results)
             for part in ("backed", "unbacked")
             for s in r[part]
@@ -141,7 +145,7 @@ def cites(sentence: dict, rule: dict[str, float] | None) -> bool:
     """Whether a logged sentence passes ``rule`` (``None``: no gate)."""
     if rule is None:
         return True
-    stats = statistics(sentence["drops"], sentence.get("null_drops"))
+    stats = statistics(sentence["drops"], sentence.get("null_drops"), sentence.get("logprobs"))
     return all(stats[name] >= t for name, t in rule.items())
 
 
