@@ -218,6 +218,11 @@ def main() -> None:
         name: holds(block, summary["chosen"], PREVIOUS) for name, block in summary["held_out"].items()
     }
     pooled = verdicts.get("pooled", next(iter(verdicts.values())))
+    # Declared before the fresh slices were read: the chosen rule alone cites the Curie example's chef
+    # sentence (lp_low3 -10.58), so the library's candidate is both gates, the previous and the chosen.
+    both = {**PREVIOUS, **summary["chosen"]}
+    both_blocks = summarise_support(dev, held_out, PREVIOUS, rule=both)["held_out"]
+    both_verdicts = {name: holds(block, both, PREVIOUS) for name, block in both_blocks.items()}
     result = {
         "command": "sh benchmarks/attribution/support/run.sh  # then: python " + shlex.join(sys.argv),
         "model": model,
@@ -235,6 +240,8 @@ def main() -> None:
         "notes": NOTES,
         **summary,
         "read_before": read_before,
+        "both_gates": {"rule": both, "held_out": both_blocks},
+        "both_gates_holds": {name: {"holds": ok, "checks": c} for name, (ok, c) in both_verdicts.items()},
     }
     (HERE / "results.json").write_text(
         json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -276,20 +283,29 @@ def main() -> None:
             else "It does not hold: the library keeps the previous rule (mean ≥ 0.01)."
         ),
         "",
+        f"**Both gates** ({describe(both)}: the library's candidate, declared before the fresh slices were "
+        "read, since the chosen rule alone cites the Curie example's chef sentence, lp_low3 −10.58): "
+        + "; ".join(
+            f"{name}: {'yes' if ok else 'no'} ({', '.join(c)})" for name, (ok, c) in both_verdicts.items()
+        )
+        + ".",
+        "",
         f"## Development ({summary['dev']['examples']} examples, pooled): the candidates",
         "",
         *candidates(summary["dev"]["candidates"]),
     ]
-    for title, blocks in (
-        ("Held out, fresh", summary["held_out"]),
-        ("Read before (no clean test)", read_before),
+    last = list(both_blocks)[-1:]  # pooled (or the one slice)
+    for title, blocks, rule in (
+        ("Held out, fresh", summary["held_out"], summary["chosen"]),
+        ("Both gates, held out, fresh", {k: both_blocks[k] for k in last}, both),
+        ("Read before (no clean test)", read_before, summary["chosen"]),
     ):
         for name, block in blocks.items():
             md += [
                 "",
                 f"## {title}: {name} ({block['examples']} examples)",
                 "",
-                *held_out_block(block, summary["chosen"], summary["previous"]),
+                *held_out_block(block, rule, summary["previous"]),
             ]
     (HERE / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print((HERE / "results.md").read_text(encoding="utf-8"))

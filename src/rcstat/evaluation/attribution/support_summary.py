@@ -203,13 +203,18 @@ def candidate_rows(sentences: Sentences, fitted: list[dict], weights: np.ndarray
 
 
 def summarise_support(
-    dev: Sequence[dict], held_out: dict[str, Sequence[dict]], previous: dict[str, float]
+    dev: Sequence[dict],
+    held_out: dict[str, Sequence[dict]],
+    previous: dict[str, float],
+    rule: dict[str, float] | None = None,
 ) -> dict:
     """The rule chosen on ``dev`` (all development examples, pooled; :func:`.support_rules.choose_rule`)
     and, on each held-out slice and on them pooled: AUROC of its margin and of ``previous``'s rule per
-    kind, "cites nothing" under both, and citations with no gate, the previous rule and the chosen."""
+    kind, "cites nothing" under both, and citations with no gate, the previous rule and the chosen.
+    ``rule``: held out in the chosen one's place (a rule derived from it), the dev choice still reported."""
     sentences = Sentences.of(dev)
-    rule, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
+    chosen, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
+    rule = chosen if rule is None else rule
     weights = draws(len(dev))
     out = {
         "rule": f"among {len(RULES)} candidate rules, thresholds on a {STEP:g} grid keeping dev recall of "
