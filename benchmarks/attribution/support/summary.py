@@ -183,7 +183,7 @@ def holds(block: dict, chosen: dict, previous: dict) -> tuple[bool, list[str]]:
 
 def main() -> None:
     dev_only = "--dev-only" in sys.argv[1:]
-    dev, held_out, read, slices, commits, model = [], {}, {}, [], set(), None
+    dev, held_out, seen, slices, commits, model = [], {}, {}, [], set(), None
     for log in sorted((HERE / "logs").glob(f"{ROUND}*.jsonl")):
         if dev_only and not log.name.startswith(f"{ROUND}dev-"):
             continue  # held-out logs are not read before the rule is fixed
@@ -207,9 +207,9 @@ def main() -> None:
         elif log.name.startswith(FRESH):
             held_out[name] = results
         else:
-            read[name] = results
+            seen[name] = results
     summary = summarise_support(dev, held_out, PREVIOUS)
-    read_before = summarise_support(dev, read, PREVIOUS)["held_out"] if read and not dev_only else {}
+    read_before = summarise_support(dev, seen, PREVIOUS)["held_out"] if seen and not dev_only else {}
     if dev_only:
         print(f"rule chosen on {len(dev)} dev examples: {describe(summary['chosen'])}")
         print("\n".join(candidates(summary["dev"]["candidates"])))
