@@ -27,7 +27,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   the global layers, KVzip's rule), and with KVzip's ``layerwise=True`` (the same share per layer: on
   Gemma 3's one KV head per layer, the structure rule of ``AutoRCPress``), both run live; ``zip-lse``
   (round 15): ``floor="lse"``, each row's log-sum-exp as its floor (KVzip's ranking in RC's form: issue
-  27's Gemma diagnostic found RC's mean floor losing the answer in global layer 11);
+  27's Gemma diagnostic found RC's mean floor losing the answer in global layer 11); ``zip-lse-layerwise``
+  (round 16): that floor with the same share per layer (round 15's ranking across the global layers
+  starved them from 0.75; the diagnostic's 25% layerwise attention kept the answer);
 - ``probe`` (round 12): ``rcstat-probe``, the default recipe with a probe pass (``ProbePress``): round
   10's question read after the prefill, its entries never cached, each key scored by the larger of
   its RC against the window and against the probe's rows; ``probe-union`` / ``probe-only`` (round 13):
@@ -240,6 +242,7 @@ def candidates() -> dict:
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
         "zip-lse": live_rczip(floor="lse"),
+        "zip-lse-layerwise": live_rczip(floor="lse", layerwise=True),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

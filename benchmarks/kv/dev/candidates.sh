@@ -20,6 +20,8 @@
 #       the probe alone helped without the question and hurt with it; the union hurt with it)
 #   MODELS=gemma-3-270m PER_TASK=3 benchmarks/kv/dev/candidates.sh round15    rcstat-zip, floor "lse" (issue 27;
 #       compare with round 11's zip on the same samples)
+#   MODELS=gemma-3-270m PER_TASK=3 benchmarks/kv/dev/candidates.sh round16    rcstat-zip, floor "lse", the same
+#       share per layer (round 15 starved the global layers from 0.75; same samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -44,6 +46,7 @@ case "$round" in
   round13) only=probe-union,probe-only ;;  # the probe's rows with the window's as one window, or alone
   round14) only=probe-rank ;;  # the probe's ranking on the window's scale, the larger of the two
   round15) only=zip-lse ;;  # issue 27: rcstat-zip with each row's log-sum-exp as its floor
+  round16) only=zip-lse-layerwise ;;  # issue 27: that floor, the same share per layer
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
