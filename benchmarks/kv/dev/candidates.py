@@ -30,6 +30,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   27's Gemma diagnostic found RC's mean floor losing the answer in global layer 11); ``zip-lse-layerwise``
   (round 16): that floor with the same share per layer (round 15's ranking across the global layers
   starved them from 0.75; the diagnostic's 25% layerwise attention kept the answer);
+- ``rank-leverage`` / ``rank-keydiff`` (round 17, issue 26): the default recipe on the window's RC merged
+  with leverage's (or KeyDiff's) ranking put on RC's scale within each head, the larger of the two per
+  key (``rcstat-probe``'s merge with a query-independent ranking in the probe's place: no extra pass);
 - ``probe`` (round 12): ``rcstat-probe``, the default recipe with a probe pass (``ProbePress``): round
   10's question read after the prefill, its entries never cached, each key scored by the larger of
   its RC against the window and against the probe's rows; ``probe-union`` / ``probe-only`` (round 13):
@@ -86,6 +89,37 @@ def capped_fill():
             super()._decide()
 
     return CappedFill
+
+
+def rank_merged(other: str):
+    """The default recipe (``AutoRCPress``) on RC merged with a query-independent scorer's ranking as
+    the probe's is merged (round 17): within each head the key ranked r-th by ``other`` (``leverage``
+    or ``keydiff``) gets the window's r-th RC, each key the larger of that and its own RC — no pass."""
+    from dataclasses import dataclass
+
+    import torch
+    from kvpress import KeyDiffPress, LeverageScorePress
+
+    from rcstat.presses import AutoRCPress, RCStatPress
+    from rcstat.presses.probe_press import on_scale
+
+    @dataclass
+    class RankMergedRC(RCStatPress):
+        def score(self, module, hidden_states, keys, values, attentions, kwargs):
+            window = super().score(module, hidden_states, keys, values, attentions, kwargs)
+            scorer = LeverageScorePress() if other == "leverage" else KeyDiffPress()
+            torch.manual_seed(0)  # leverage's Gaussian sketch, the same for every ratio
+            ranked = scorer.score(module, hidden_states, keys, values, attentions, kwargs).float()
+            return torch.maximum(window, on_scale(ranked, window))
+
+    @dataclass
+    class RankMerged(AutoRCPress):
+        scorer = RankMergedRC
+
+        def __repr__(self) -> str:
+            return f"RankMerged(compression_ratio={self.compression_ratio}, other={other!r})"
+
+    return RankMerged
 
 
 def head_fill(cap: float = 1.0):
@@ -239,6 +273,8 @@ def candidates() -> dict:
         "probe-union": lambda ratio: ProbePress(ratio, merge="union"),
         "probe-only": lambda ratio: ProbePress(ratio, merge="probe"),
         "probe-rank": lambda ratio: ProbePress(ratio, merge="rank"),
+        "rank-leverage": lambda ratio: rank_merged("leverage")(ratio),
+        "rank-keydiff": lambda ratio: rank_merged("keydiff")(ratio),
         "zip": live_rczip(),
         "zip-layerwise": live_rczip(layerwise=True),
         "zip-lse": live_rczip(floor="lse"),

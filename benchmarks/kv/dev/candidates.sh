@@ -22,6 +22,8 @@
 #       compare with round 11's zip on the same samples)
 #   MODELS=gemma-3-270m PER_TASK=3 benchmarks/kv/dev/candidates.sh round16    rcstat-zip, floor "lse", the same
 #       share per layer (round 15 starved the global layers from 0.75; same samples)
+#   PER_TASK=6 benchmarks/kv/dev/candidates.sh round17    the window's RC merged with leverage's or KeyDiff's
+#       ranking on RC's scale (the probe's merge, no pass; compare with round 12's log, same samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
 #       window, query-agnostic only (its samples are round 9's first 30: compare with round 9's log)
 # (round1, the Gaussian and span variants, was stopped after 9-10 samples on Gemma: its table is
@@ -47,6 +49,7 @@ case "$round" in
   round14) only=probe-rank ;;  # the probe's ranking on the window's scale, the larger of the two
   round15) only=zip-lse ;;  # issue 27: rcstat-zip with each row's log-sum-exp as its floor
   round16) only=zip-lse-layerwise ;;  # issue 27: that floor, the same share per layer
+  round17) only=rank-leverage,rank-keydiff ;;  # issue 26: a query-independent ranking on RC's scale
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null
