@@ -29,7 +29,9 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   (round 15): ``floor="lse"``, each row's log-sum-exp as its floor (KVzip's ranking in RC's form: issue
   27's Gemma diagnostic found RC's mean floor losing the answer in global layer 11); ``zip-lse-layerwise``
   (round 16): that floor with the same share per layer (round 15's ranking across the global layers
-  starved them from 0.75; the diagnostic's 25% layerwise attention kept the answer);
+  starved them from 0.75; the diagnostic's 25% layerwise attention kept the answer); ``kvzip``: kvpress's
+  own, beside them (round 18, SmolLM2: the log-sum-exp floor makes RC's order KVzip's, up to the
+  window and prefix RC keeps);
 - ``rank-leverage`` / ``rank-keydiff`` (round 17, issue 26): the default recipe on the window's RC merged
   with leverage's (or KeyDiff's) ranking put on RC's scale within each head, the larger of the two per
   key (``rcstat-probe``'s merge with a query-independent ranking in the probe's place: no extra pass);
@@ -55,7 +57,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from devrun import in_turn, live_rczip, logged, only, report, run
+from devrun import in_turn, live_kvzip, live_rczip, logged, only, report, run
 
 from rcstat.evaluation.kv.bench import Config
 from rcstat.evaluation.kv.oracle import ORACLE, OraclePress
@@ -279,6 +281,7 @@ def candidates() -> dict:
         "zip-layerwise": live_rczip(layerwise=True),
         "zip-lse": live_rczip(floor="lse"),
         "zip-lse-layerwise": live_rczip(floor="lse", layerwise=True),
+        "kvzip": live_kvzip(),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),
         "fill-room64": fill_room(tokens=64),

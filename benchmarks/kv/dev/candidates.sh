@@ -22,6 +22,8 @@
 #       compare with round 11's zip on the same samples)
 #   MODELS=gemma-3-270m PER_TASK=3 benchmarks/kv/dev/candidates.sh round16    rcstat-zip, floor "lse", the same
 #       share per layer (round 15 starved the global layers from 0.75; same samples)
+#   MODELS=smollm2-135m-instruct PER_TASK=4 benchmarks/kv/dev/candidates.sh round18    rcstat-zip with the
+#       mean or the log-sum-exp floor beside kvpress's KVzip (issue 27: the floor's lead on SmolLM2)
 #   PER_TASK=6 benchmarks/kv/dev/candidates.sh round17    the window's RC merged with leverage's or KeyDiff's
 #       ranking on RC's scale (the probe's merge, no pass; compare with round 12's log, same samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
@@ -50,6 +52,7 @@ case "$round" in
   round15) only=zip-lse ;;  # issue 27: rcstat-zip with each row's log-sum-exp as its floor
   round16) only=zip-lse-layerwise ;;  # issue 27: that floor, the same share per layer
   round17) only=rank-leverage,rank-keydiff ;;  # issue 26: a query-independent ranking on RC's scale
+  round18) only=zip,zip-lse,kvzip ;;  # issue 27: the log-sum-exp floor on SmolLM2 beside KVzip
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null

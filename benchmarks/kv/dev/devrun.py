@@ -43,6 +43,17 @@ def logged(out: Path, samples: Sequence) -> list[dict]:
     return [r for r in records(out / "log.jsonl") if r["key"] in keys]
 
 
+def live_kvzip(**options):
+    """A factory of kvpress's ``KVzipPress(compression_ratio, **options)``, run live as ``live_rczip``'s."""
+    from kvpress import KVzipPress
+
+    def make(ratio: float) -> KVzipPress:
+        return KVzipPress(compression_ratio=ratio, **options)
+
+    make.live = True
+    return make
+
+
 def live_rczip(**options):
     """A factory of ``RCZipPress(compression_ratio, **options)`` the bench runs live (its own passes:
     one run per sample, every ratio read from its scores)."""
