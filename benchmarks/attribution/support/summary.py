@@ -1,5 +1,5 @@
 """Summarise the support benchmark's third round (benchmarks/attribution/support/logs/v2-*.jsonl,
-written by run.sh and fresh.sh) into results.json and results.md:
+written by run.sh) into results.json and results.md:
 ``python benchmarks/attribution/support/summary.py``; ``--dev-only``: the development table and the
 chosen rule only, printed (held-out logs not read).
 
@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 PREVIOUS = {"mean": 0.01}  # the rule before the per-token candidates: mean drop ≥ 0.01 (chosen on dev)
 LIBRARY = {"mean": DEFAULT_CITE_SUPPORT}  # rcstat cite's rule: no dev choice has held out (results.md)
 ROUND = "v2-"  # the logs of rounds 2 and 3; the first round's (no prefix) are in results-v1.md
-FRESH = f"{ROUND}fresh-"  # held-out slices first read by round 3's summary (fresh.sh)
+FRESH = f"{ROUND}fresh-"  # held-out slices first read by round 3's summary (run.sh's last two)
 NOTES = [  # the protocol and measurements beyond the logs (time, slices, the Curie example)
     "Round 3 (this summary): the whole context's own log-probabilities of a sentence's tokens (logged by "
     "every run, the drops' first term: no new pass) joined the candidates (lp_mean, lp_min, lp_low3). "
@@ -39,8 +39,9 @@ NOTES = [  # the protocol and measurements beyond the logs (time, slices, the Cu
     "0 of 21 other-topic sentences' citations where the mean rule let 6 through, but lost 3 of 36 backed "
     "sentences and citation recall fell 0.805 → 0.732. The issue asks that citations on backed sentences "
     "lose nothing, so round 3 keeps dev recall 0.98 (at most 2 of 124 dev backed sentences) and chose "
-    "again on dev alone; that choice is tested on slices no one had read (fresh.sh: QuoteSum dev 146–160, "
-    "VeriGran dev 7–30, the rest of round 2's held-out slices, each paired within itself). Round 2's "
+    "again on dev alone; that choice is tested on slices no one had read (run.sh's last two: QuoteSum "
+    "dev 146–160, VeriGran dev 7–30, the rest of round 2's held-out slices, each paired within itself). "
+    "Round 2's "
     "held-out slices, read by both decisions, are reported below the verdict and are no clean test.",
     "Slices. The brief's new dev slices, QuoteSum dev 21–40 and VeriGran dev 51–70, were not fresh: they "
     "lie in the attribution benchmark's selection split (QuoteSum 1–40, VeriGran 31–70: RC's scoring "
