@@ -50,13 +50,19 @@ def cite(
     *,
     margin: float = DEFAULT_CITE_MARGIN,
     min_support: float = DEFAULT_CITE_SUPPORT,
+    min_logprob: float | None = None,
 ) -> CitedResponse:
     """Cite the sources of each sentence of ``response`` (generated greedily when ``None``): chunks when
     given a list, else the context's sentences; ``model``: a model id or path (the default model when
-    ``None``, loaded once) or an :class:`Attributor`. Costs ``2 + sentences`` forward passes."""
+    ``None``, loaded once) or an :class:`Attributor`; ``min_support`` and ``min_logprob``: the gates
+    of :func:`rcstat.attribution.citations.cite`. Costs ``2 + sentences`` forward passes."""
     attributor = model if isinstance(model, Attributor) else _attributor(model)
     result = attributor.attribute(context_or_chunks, query, response)
-    cited = cite_result(result, margin, attributor=attributor, min_support=min_support)
-    out = CitedResponse(cited.response, cited.sentences, cited.sources, cited.margin, cited.min_support)
+    cited = cite_result(
+        result, margin, attributor=attributor, min_support=min_support, min_logprob=min_logprob
+    )
+    out = CitedResponse(
+        cited.response, cited.sentences, cited.sources, cited.margin, cited.min_support, cited.min_logprob
+    )
     out.query, out.model = query, model_name(attributor.model)
     return out

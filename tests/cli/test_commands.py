@@ -401,12 +401,26 @@ def test_cite_text_json_and_html(tiny_checkpoint, tmp_path, capsys) -> None:
     argv += ["--min-support", "-1000"]  # a random model's support gates nothing out
     assert cli.main(["cite", *argv, "--format", "json", "--margin", "0"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {"model", "response", "margin", "min_support", "sentences", "sources"}
+    assert set(record) == {
+        "model",
+        "response",
+        "margin",
+        "min_support",
+        "min_logprob",
+        "sentences",
+        "sources",
+    }
+    assert record["min_logprob"] is None and all(
+        isinstance(s["low_logprob"], float) for s in record["sentences"]
+    )
     assert [s["text"] for s in record["sentences"]] == ["Curie won.", "The Rhine rises."]
     assert all(s["citations"] for s in record["sentences"]) and len(record["sources"]) == 3
     assert all(isinstance(s["support"], float) for s in record["sentences"])
     assert [s["source"] for s in record["sources"]] == [1, 2, 3]  # the [n] printed is the n in JSON
     first = record["sentences"][0]["citations"][0]
+    assert cli.main(["cite", *argv, "--format", "json", "--margin", "0", "--min-logprob", "0"]) == 0
+    strict = json.loads(capsys.readouterr().out)  # no token is certain: every sentence is gated out
+    assert strict["min_logprob"] == 0 and not any(s["citations"] for s in strict["sentences"])
     assert cli.main(["cite", *argv, "--margin", "0"]) == 0
     text = capsys.readouterr().out
     assert (

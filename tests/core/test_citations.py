@@ -81,6 +81,7 @@ def test_one_numbering_and_scores_in_every_output() -> None:
         "start": 17,
         "end": 28,
         "support": 0.002,
+        "low_logprob": None,
         "citations": [],
     }
     assert [s["source"] for s in record["sources"]] == [1, 2]
@@ -108,6 +109,41 @@ def test_support_gates_citations_on_a_tiny_model(tiny_checkpoint) -> None:
     shut = cite(result, 0.0, attributor=attributor, min_support=1e9)
     assert all(not s.citations for s in shut.sentences) and shut.to_dict()["min_support"] == 1e9
     assert [s.support for s in shut.sentences] == [s.support for s in open_gate.sentences]
+
+
+def test_the_low_logprob_is_the_benchmarks_statistic_and_gates_on_request(tiny_checkpoint) -> None:
+    """Each sentence's low log-probability is the support benchmark's ``lp_low3`` of its whole-context
+    log-probabilities; ``min_logprob`` gates on it beside the support, and is off by default."""
+    from rcstat.attribution.citations import candidates, sentence_scores
+    from rcstat.attribution.support import token_logprobs
+    from rcstat.evaluation.attribution.support_rules import statistics
+    from rcstat.models.loading import load_model
+
+    model, tokenizer = load_model(tiny_checkpoint)
+    attributor = Attributor(model, tokenizer)
+    chunks = ["The Rhine rises in the Alps.", "Marie Curie won two Nobel Prizes.", "Honey never spoils."]
+    result = attributor.attribute(chunks, "Tell me facts.", "Curie won twice. The Rhine is long.")
+    default = cite(result, 0.0, attributor=attributor, min_support=-1e9)
+    sources = result.sources["chunk"]
+    cuts = [
+        (span, [(sources[i].start, sources[i].end) for i in candidates(scores, 0.0)])
+        for span, scores in sentence_scores(result, "chunk")
+    ]
+    for s, rows in zip(default.sentences, token_logprobs(model, tokenizer, result, cuts), strict=True):
+        reference = statistics((rows[0] - rows[1]).tolist(), None, rows[0].tolist())
+        assert s.low_logprob == pytest.approx(reference["lp_low3"], abs=1e-5)
+        assert s.support == pytest.approx(reference["mean"], abs=1e-5)
+    lows = sorted(s.low_logprob for s in default.sentences)
+    gated = cite(result, 0.0, attributor=attributor, min_support=-1e9, min_logprob=lows[-1])
+    assert [bool(s.citations) for s in gated.sentences] == [
+        s.low_logprob >= lows[-1] for s in gated.sentences
+    ]
+    assert default.to_dict()["min_logprob"] is None and gated.to_dict()["min_logprob"] == lows[-1]
+    assert all(
+        s["low_logprob"] == g.low_logprob
+        for s, g in zip(gated.to_dict()["sentences"], gated.sentences, strict=True)
+    )
+    assert "low log-prob" in gated.text(scores=True) and "low log-prob" in fragment(gated.to_dict())
 
 
 def test_the_one_call_api_on_a_tiny_model(tiny_checkpoint, tmp_path) -> None:

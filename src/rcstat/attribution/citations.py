@@ -7,8 +7,10 @@ varies from response to response, so the rule reads differences only). RC ranks;
 whether the best source backs the sentence at all. With the model at hand (``attributor``), each
 sentence also gets its support (:mod:`rcstat.attribution.support`: the fall in the log-probability
 of its tokens when its candidates are cut from the context) and cites them only when the support
-reaches ``min_support``. Sources are numbered from 1 everywhere a user reads them. The defaults were
-chosen on development data (``benchmarks/attribution/citations``, ``benchmarks/attribution/support``).
+reaches ``min_support`` (and, on request, when its three least likely tokens average at least
+``min_logprob`` with the whole context: its low log-probability). Sources are numbered from 1
+everywhere a user reads them. The defaults were chosen on development data
+(``benchmarks/attribution/citations``, ``benchmarks/attribution/support``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ class Citation:
 
 @dataclass(frozen=True)
 class CitedSentence:
-    """One sentence of the response (its character span), its support (``None`` when not measured)
-    and the sources it cites, best first."""
+    """One sentence of the response (its character span), its support and low log-probability
+    (``None`` when not measured) and the sources it cites, best first."""
 
     text: str
     start: int
     end: int
     citations: tuple[Citation, ...]
     support: float | None = None
+    low_logprob: float | None = None
 
 
 @dataclass
@@ -53,10 +56,12 @@ class Citations:
     sources: list[Source]
     margin: float
     min_support: float | None = None
+    min_logprob: float | None = None
 
     def text(self, scores: bool = False) -> str:
         """The response with ``[n]`` after each cited sentence; ``scores``: each citation's score and
-        each sentence's support, ``unbacked`` where support was measured and nothing is cited."""
+        each sentence's support and low log-probability, ``unbacked`` where they were measured and
+        nothing is cited."""
         out, last = "", 0
         for s in self.sentences:
             out += self.response[last : s.end]
@@ -64,7 +69,8 @@ class Citations:
                 f"[{c.source}: {c.score:.2f}]" if scores else f"[{c.source}]" for c in s.citations
             )
             if scores and s.support is not None:
-                marks += f" (support {s.support:.3f}{'' if s.citations else ', unbacked'})"
+                low = "" if s.low_logprob is None else f", low log-prob {s.low_logprob:.2f}"
+                marks += f" (support {s.support:.3f}{low}{'' if s.citations else ', unbacked'})"
             out += " " + marks.strip() if marks else ""
             last = s.end
         return out + self.response[last:]
@@ -74,12 +80,14 @@ class Citations:
             "response": self.response,
             "margin": self.margin,
             "min_support": self.min_support,
+            "min_logprob": self.min_logprob,
             "sentences": [
                 {
                     "text": s.text,
                     "start": s.start,
                     "end": s.end,
                     "support": s.support,
+                    "low_logprob": s.low_logprob,
                     "citations": [{"source": c.source, "score": c.score} for c in s.citations],
                 }
                 for s in self.sentences
@@ -91,19 +99,27 @@ class Citations:
 
     def to_frame(self):
         """A pandas DataFrame, one row per citation (a sentence that cites nothing: one row with no
-        source), with the sentence's support and the source's score and text (needs pandas)."""
+        source), with the sentence's support and low log-probability and the source's score and text
+        (needs pandas)."""
         try:
             import pandas as pd
         except ImportError:
             raise RCStatError("to_frame needs pandas: pip install pandas") from None
         rows = []
         for s in self.sentences:
-            head = {"sentence": s.text, "start": s.start, "end": s.end, "support": s.support}
+            head = {
+                "sentence": s.text,
+                "start": s.start,
+                "end": s.end,
+                "support": s.support,
+                "low_logprob": s.low_logprob,
+            }
             for c in s.citations or (None,):
                 source = self.sources[c.source - 1].text if c else None
                 rows.append({**head, "source": c and c.source, "score": c and c.score, "source_text": source})
         return pd.DataFrame(
-            rows, columns=["sentence", "start", "end", "support", "source", "score", "source_text"]
+            rows,
+            columns=["sentence", "start", "end", "support", "low_logprob", "source", "score", "source_text"],
         )
 
 
@@ -144,27 +160,32 @@ def cite(
     *,
     attributor: Attributor | None = None,
     min_support: float = DEFAULT_CITE_SUPPORT,
+    min_logprob: float | None = None,
 ) -> Citations:
     """Citations of ``result``'s response: chunks when the context was given as chunks, else its
     sentences (``granularity`` overrides). With ``attributor`` (the one that made ``result``), each
-    sentence's support is measured (``1 + sentences`` more forward passes) and a sentence cites only
-    when it reaches ``min_support``; without, citations follow the ranking alone."""
+    sentence's support and low log-probability are measured (``1 + sentences`` more forward passes)
+    and a sentence cites only when its support reaches ``min_support`` and, when given, its low
+    log-probability ``min_logprob``; without, citations follow the ranking alone."""
     check_number("margin", margin)
     check_number("min_support", min_support)
+    if min_logprob is not None:
+        check_number("min_logprob", min_logprob)
     if granularity is None:
         granularity = "chunk" if len(result.task.chunk_spans) > 1 else "sentence"
     sources = result.sources[granularity]
     scored = sentence_scores(result, granularity)
-    support: list[float | None] = [None] * len(scored)
+    measured: list[tuple[float, float] | tuple[None, None]] = [(None, None)] * len(scored)
     if attributor is not None:
         cuts = [
             (span, [(sources[i].start, sources[i].end) for i in candidates(scores, margin)])
             for span, scores in scored
         ]
-        support = list(sentence_support(attributor.model, attributor.tokenizer, result, cuts))
+        measured = list(sentence_support(attributor.model, attributor.tokenizer, result, cuts))
     sentences = []
-    for ((a, b), scores), backing in zip(scored, support, strict=True):
-        chosen = choose(scores, margin) if backing is None or backing >= min_support else ()
-        cited = tuple(Citation(i + 1, float(scores[i])) for i in chosen)
-        sentences.append(CitedSentence(result.response[a:b], a, b, cited, backing))
-    return Citations(result.response, sentences, sources, margin, None if attributor is None else min_support)
+    for ((a, b), scores), (backing, low) in zip(scored, measured, strict=True):
+        backed = backing is None or (backing >= min_support and (min_logprob is None or low >= min_logprob))
+        cited = tuple(Citation(i + 1, float(scores[i])) for i in (choose(scores, margin) if backed else ()))
+        sentences.append(CitedSentence(result.response[a:b], a, b, cited, backing, low))
+    gates = (None, None) if attributor is None else (min_support, min_logprob)
+    return Citations(result.response, sentences, sources, margin, *gates)

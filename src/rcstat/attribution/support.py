@@ -13,6 +13,12 @@ The null (issue 28): the same tokens with the whole context cut, the response re
 alone (a placeholder context, ``(none)``). A sentence the model would write as readily without any
 context (world knowledge, another topic) loses little there; one that draws on the context loses
 much. Cost: one more forward pass of query and response per response, not per sentence.
+
+The low log-probability (issue 28, support round 3): the mean log-probability of a sentence's three
+least likely tokens with the whole context, from the same pass (no cost). A name, a number or a topic
+the context does not hold is unlikely there; it ranks unbacked sentences above the support on held-out
+data (AUROC 0.918 against 0.816; name swaps 0.959 against 0.515) but its level is the model's and the
+text's, so it gates citations only on request (``min_logprob``; benchmarks/attribution/support).
 """
 
 from __future__ import annotations
@@ -81,9 +87,16 @@ def token_logprobs(
     return out
 
 
+LOW_TOKENS = 3  # the least likely tokens whose mean log-probability is a sentence's low log-probability
+
+
 def sentence_support(
     model, tokenizer, result: Attribution, cited: list[tuple[tuple[int, int], list[tuple[int, int]]]]
-) -> list[float]:
-    """Per sentence: the mean drop in log-probability of its tokens when its sources are cut
-    (:func:`token_logprobs`; nats per token; positive: they back it)."""
-    return [float((rows[0] - rows[1]).mean()) for rows in token_logprobs(model, tokenizer, result, cited)]
+) -> list[tuple[float, float]]:
+    """Per sentence: its support, the mean drop in log-probability of its tokens when its sources are
+    cut (:func:`token_logprobs`; nats per token; positive: they back it), and its low log-probability,
+    the mean log-probability of its ``LOW_TOKENS`` least likely tokens with the whole context (nats)."""
+    return [
+        (float((rows[0] - rows[1]).mean()), float(rows[0].sort().values[:LOW_TOKENS].mean()))
+        for rows in token_logprobs(model, tokenizer, result, cited)
+    ]

@@ -43,7 +43,16 @@ def register(sub) -> None:
         help="cite a sentence only if cutting its sources lowers its log-probability by this, nats/token",
     )
     cite.add_argument(
-        "--scores", action="store_true", help="text output: each citation's score and each sentence's support"
+        "--min-logprob",
+        type=number(float),
+        default=None,
+        help="also cite a sentence only if its 3 least likely tokens average this log-probability with "
+        "the context (off by default; -11.19 measured for the default model: README)",
+    )
+    cite.add_argument(
+        "--scores",
+        action="store_true",
+        help="text output: each citation's score, each sentence's support and low log-probability",
     )
     add_scoring(cite)
     cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
@@ -65,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         attributor = Attributor(model, tokenizer, scoring=scoring(args), profile=args.profile)
         result = attributor.attribute(context, args.query, args.response)
         phase("support: one forward pass per sentence")
-        cited = cite(result, args.margin, attributor=attributor, min_support=args.min_support)
+        cited = cite(
+            result,
+            args.margin,
+            attributor=attributor,
+            min_support=args.min_support,
+            min_logprob=args.min_logprob,
+        )
     record = {"model": name, **cited.to_dict()}
     if args.format == "html":
         from rcstat.render.citations_html import render

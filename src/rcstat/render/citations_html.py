@@ -22,6 +22,8 @@ def fragment(record: dict) -> str:
         support = s.get("support")
         unbacked = support is not None and not s["citations"]
         title = "support not measured" if support is None else f"support {support:.3f} nats/token"
+        if s.get("low_logprob") is not None:
+            title += f", low log-prob {s['low_logprob']:.2f}"
         title += " — no source backs it" if unbacked else ""
         mark = ' class="unbacked"' if unbacked else ""
         parts.append(f'<span{mark} title="{escape(title)}">{escape(s["text"])}</span>')
@@ -39,6 +41,8 @@ def fragment(record: dict) -> str:
     rule = f"margin {record['margin']:g}"
     if record.get("min_support") is not None:
         rule += f", least support {record['min_support']:g}"
+    if record.get("min_logprob") is not None:
+        rule += f", least low log-prob {record['min_logprob']:g}"
     note = f"{cited} of {len(record['sentences'])} sentences cite a source ({rule}); hover for scores"
     return f"""<div class="answer">{"".join(parts)}</div><p class="mono">{escape(note)}</p>
 <ol class="sources">{sources}</ol>"""
