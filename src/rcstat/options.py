@@ -26,6 +26,9 @@ Scope = Literal["head", "layer", "model", "auto"]  # while generating: how a bud
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
 DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)
 DEFAULT_CITE_SUPPORT = 0.01  # citations: least support (nats/token) to cite; benchmarks/attribution/support
+# citations: the measured point of the opt-in low log-probability gate for the default model (its dev
+# choice, which did not hold by its declared criteria; off by default): benchmarks/attribution/support
+MEASURED_CITE_LOGPROB = -11.19
 DEFAULT_HISTORY = 128  # recent hidden states a scorer sees while generating (g')
 DEFAULT_PLAIN_FORWARD = True  # attribution bench: time one plain forward pass per example (the cost's unit)
 CacheKind = Literal["ragged", "masked"]  # how a compressed cache holds per-head budgets

@@ -20,7 +20,7 @@ from rcstat.evaluation.attribution.support_summary import (
     draws,
     gate_rows,
 )
-from rcstat.options import DEFAULT_CITE_SUPPORT
+from rcstat.options import DEFAULT_CITE_SUPPORT, MEASURED_CITE_LOGPROB
 
 LOGS = Path(__file__).parents[2] / "benchmarks" / "attribution" / "support" / "logs"
 
@@ -224,3 +224,9 @@ def test_whole_context_statistics_are_those_of_the_logged_logprobs() -> None:
     )
     assert sentences.stats["lp_low3"][0] == -3.0 and np.isnan(sentences.stats["lp_low3"][1])
     assert flagged(sentences.stats, {"lp_low3": -2.0}).tolist() == [True, False]  # nan flags nothing
+
+
+def test_the_measured_logprob_point_is_the_committed_dev_choice() -> None:
+    """``--min-logprob``'s documented point is the rule round 3 chose on development data."""
+    results = json.loads((LOGS.parent / "results.json").read_text(encoding="utf-8"))
+    assert results["chosen"] == {"lp_low3": MEASURED_CITE_LOGPROB}

@@ -8,7 +8,7 @@ from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import add_format, add_model, add_scoring, model_source, non_blank, number, scoring
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
-from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT, MEASURED_CITE_LOGPROB
 
 
 def register(sub) -> None:
@@ -47,7 +47,7 @@ def register(sub) -> None:
         type=number(float),
         default=None,
         help="also cite a sentence only if its 3 least likely tokens average this log-probability with "
-        "the context (off by default; -11.19 measured for the default model: README)",
+        f"the context (off by default; {MEASURED_CITE_LOGPROB:g} measured for the default model: README)",
     )
     cite.add_argument(
         "--scores",

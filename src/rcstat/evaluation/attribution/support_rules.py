@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from rcstat.attribution.support import LOW_TOKENS  # the library's low log-probability: lp_low3
+
 RECALL, STEP = 0.98, 0.01
 
 
@@ -42,7 +44,7 @@ def _high(drops: np.ndarray, k: int) -> float:
 STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
     "mean": lambda d: float(d.mean()),
     "min": lambda d: float(d.min()),
-    "low3": lambda d: _low(d, 3),
+    "low3": lambda d: _low(d, LOW_TOKENS),
     "max": lambda d: float(d.max()),
     "top3": lambda d: _high(d, 3),
 }
