@@ -16,9 +16,10 @@ much. Cost: one more forward pass of query and response per response, not per se
 
 The low log-probability (issue 28, support round 3): the mean log-probability of a sentence's three
 least likely tokens with the whole context, from the same pass (no cost). A name, a number or a topic
-the context does not hold is unlikely there; it ranks unbacked sentences above the support on held-out
-data (AUROC 0.918 against 0.816; name swaps 0.959 against 0.515) but its level is the model's and the
-text's, so it gates citations only on request (``min_logprob``; benchmarks/attribution/support).
+the context does not hold is unlikely there; it separates unbacked sentences better than the support
+on held-out data (AUROC 0.918 against 0.816; name swaps 0.959 against 0.515) but its level is the
+model's and the text's, so it gates citations only on request (``min_logprob``;
+benchmarks/attribution/support).
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ def register(sub) -> None:
         "--min-logprob",
         type=number(float),
         default=None,
-        help="also cite a sentence only if its 3 least likely tokens average this log-probability with "
-        f"the context (off by default; {MEASURED_CITE_LOGPROB:g} measured for the default model: README)",
+        help="also cite a sentence only if its 3 least likely tokens average at least this log-probability "
+        f"with the context (off by default; {MEASURED_CITE_LOGPROB:g} measured for the default model)",
     )
     cite.add_argument(
         "--scores",
