@@ -19,7 +19,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from rcstat.evaluation.attribution.support_summary import RESAMPLES, SEED, describe, summarise_support
+from rcstat.evaluation.attribution.support_summary import (
+    RESAMPLES,
+    SEED,
+    describe,
+    held_out_blocks,
+    summarise_support,
+)
 from rcstat.evaluation.provenance import git_commit
 from rcstat.options import DEFAULT_CITE_SUPPORT
 
@@ -210,7 +216,7 @@ def main() -> None:
         else:
             seen[name] = results
     summary = summarise_support(dev, held_out, PREVIOUS)
-    read_before = summarise_support(dev, seen, PREVIOUS)["held_out"] if seen and not dev_only else {}
+    read_before = held_out_blocks(seen, summary["chosen"], PREVIOUS) if seen and not dev_only else {}
     if dev_only:
         print(f"rule chosen on {len(dev)} dev examples: {describe(summary['chosen'])}")
         print("\n".join(candidates(summary["dev"]["candidates"])))
@@ -222,7 +228,7 @@ def main() -> None:
     # Declared before the fresh slices were read: the chosen rule alone cites the Curie example's chef
     # sentence (lp_low3 -10.58), so the library's candidate is both gates, the previous and the chosen.
     both = {**PREVIOUS, **summary["chosen"]}
-    both_blocks = summarise_support(dev, held_out, PREVIOUS, rule=both)["held_out"]
+    both_blocks = held_out_blocks(held_out, both, PREVIOUS)
     both_verdicts = {name: holds(block, both, PREVIOUS) for name, block in both_blocks.items()}
     result = {
         "command": "sh benchmarks/attribution/support/run.sh  # then: python " + shlex.join(sys.argv),

@@ -202,19 +202,36 @@ def candidate_rows(sentences: Sentences, fitted: list[dict], weights: np.ndarray
     ]
 
 
+def held_out_blocks(
+    held_out: dict[str, Sequence[dict]], rule: dict[str, float], previous: dict[str, float]
+) -> dict[str, dict]:
+    """On each held-out slice and on them pooled: AUROC of ``rule``'s margin and of ``previous``'s per
+    kind, "cites nothing" under both, and citations with no gate, the previous rule and ``rule``."""
+    slices = dict(held_out)
+    if len(held_out) > 1:
+        slices["pooled"] = [r for rs in held_out.values() for r in rs]
+    gates = {"off": None, "previous": previous, "chosen": rule}
+    out = {}
+    for name, results in slices.items():
+        sentences, weights = Sentences.of(results), draws(len(results))
+        out[name] = {
+            "examples": len(results),
+            "auroc": auroc_rows(sentences, rule, weights),
+            "auroc_previous": auroc_rows(sentences, previous, weights),
+            "gate": gate_rows(sentences, rule, weights),
+            "gate_previous": gate_rows(sentences, previous, weights),
+            "citations": citation_rows(results, gates),
+        }
+    return out
+
+
 def summarise_support(
-    dev: Sequence[dict],
-    held_out: dict[str, Sequence[dict]],
-    previous: dict[str, float],
-    rule: dict[str, float] | None = None,
+    dev: Sequence[dict], held_out: dict[str, Sequence[dict]], previous: dict[str, float]
 ) -> dict:
     """The rule chosen on ``dev`` (all development examples, pooled; :func:`.support_rules.choose_rule`)
-    and, on each held-out slice and on them pooled: AUROC of its margin and of ``previous``'s rule per
-    kind, "cites nothing" under both, and citations with no gate, the previous rule and the chosen.
-    ``rule``: held out in the chosen one's place (a rule derived from it), the dev choice still reported."""
+    and its :func:`held_out_blocks` against ``previous``."""
     sentences = Sentences.of(dev)
-    chosen, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
-    rule = chosen if rule is None else rule
+    rule, fitted = choose_rule(sentences.stats, sentences.where(["backed"]))
     weights = draws(len(dev))
     out = {
         "rule": f"among {len(RULES)} candidate rules, thresholds on a {STEP:g} grid keeping dev recall of "
@@ -226,20 +243,6 @@ def summarise_support(
             "examples": len(dev),
             "candidates": candidate_rows(sentences, fitted, weights),
         },
-        "held_out": {},
+        "held_out": held_out_blocks(held_out, rule, previous),
     }
-    slices = dict(held_out)
-    if len(held_out) > 1:
-        slices["pooled"] = [r for rs in held_out.values() for r in rs]
-    gates = {"off": None, "previous": previous, "chosen": rule}
-    for name, results in slices.items():
-        sentences, weights = Sentences.of(results), draws(len(results))
-        out["held_out"][name] = {
-            "examples": len(results),
-            "auroc": auroc_rows(sentences, rule, weights),
-            "auroc_previous": auroc_rows(sentences, previous, weights),
-            "gate": gate_rows(sentences, rule, weights),
-            "gate_previous": gate_rows(sentences, previous, weights),
-            "citations": citation_rows(results, gates),
-        }
     return out
