@@ -17,7 +17,7 @@ from rcstat.attribution.citations import Citations
 from rcstat.attribution.citations import cite as cite_result
 from rcstat.io import write_atomic
 from rcstat.models.loading import model_name
-from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT
+from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_OVERLAP, DEFAULT_CITE_SUPPORT
 from rcstat.render.citations_html import STYLE, fragment, render
 
 
@@ -51,18 +51,31 @@ def cite(
     margin: float = DEFAULT_CITE_MARGIN,
     min_support: float = DEFAULT_CITE_SUPPORT,
     min_logprob: float | None = None,
+    min_overlap: float | None = DEFAULT_CITE_OVERLAP,
 ) -> CitedResponse:
     """Cite the sources of each sentence of ``response`` (generated greedily when ``None``): chunks when
     given a list, else the context's sentences; ``model``: a model id or path (the default model when
-    ``None``, loaded once) or an :class:`Attributor`; ``min_support`` and ``min_logprob``: the gates
-    of :func:`rcstat.attribution.citations.cite`. Costs ``2 + sentences`` forward passes."""
+    ``None``, loaded once) or an :class:`Attributor`; ``min_support``, ``min_logprob`` and
+    ``min_overlap``: the gates of :func:`rcstat.attribution.citations.cite`. Costs ``2 + sentences``
+    forward passes."""
     attributor = model if isinstance(model, Attributor) else _attributor(model)
     result = attributor.attribute(context_or_chunks, query, response)
     cited = cite_result(
-        result, margin, attributor=attributor, min_support=min_support, min_logprob=min_logprob
+        result,
+        margin,
+        attributor=attributor,
+        min_support=min_support,
+        min_logprob=min_logprob,
+        min_overlap=min_overlap,
     )
     out = CitedResponse(
-        cited.response, cited.sentences, cited.sources, cited.margin, cited.min_support, cited.min_logprob
+        cited.response,
+        cited.sentences,
+        cited.sources,
+        cited.margin,
+        cited.min_support,
+        cited.min_logprob,
+        cited.min_overlap,
     )
     out.query, out.model = query, model_name(attributor.model)
     return out

@@ -26,6 +26,7 @@ Scope = Literal["head", "layer", "model", "auto"]  # while generating: how a bud
 DEFAULT_INTERVAL = 8  # generated tokens between compressions
 DEFAULT_CITE_MARGIN = 0.1  # citations: the band below the best source, and its lead (set on dev data)
 DEFAULT_CITE_SUPPORT = 0.01  # citations: least support (nats/token) to cite; benchmarks/attribution/support
+DEFAULT_CITE_OVERLAP = 0.4  # citations: least share of a sentence's content words in the context (idem)
 # citations: the measured point of the opt-in low log-probability gate for the default model (its dev
 # choice, which did not hold by its declared criteria; off by default): benchmarks/attribution/support
 MEASURED_CITE_LOGPROB = -11.19

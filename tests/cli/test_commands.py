@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from rcstat import cli
+from rcstat.options import DEFAULT_CITE_OVERLAP
 from tests.helpers import QUOTESUM_ROW as ONE_QUOTESUM_ROW
 
 pytestmark = pytest.mark.realmodel
@@ -407,11 +408,15 @@ def test_cite_text_json_and_html(tiny_checkpoint, tmp_path, capsys) -> None:
         "margin",
         "min_support",
         "min_logprob",
+        "min_overlap",
         "sentences",
         "sources",
     }
     assert record["min_logprob"] is None and all(
         isinstance(s["low_logprob"], float) for s in record["sentences"]
+    )
+    assert record["min_overlap"] == DEFAULT_CITE_OVERLAP and all(
+        s["overlap"] == 1.0 for s in record["sentences"]
     )
     assert [s["text"] for s in record["sentences"]] == ["Curie won.", "The Rhine rises."]
     assert all(s["citations"] for s in record["sentences"]) and len(record["sources"]) == 3

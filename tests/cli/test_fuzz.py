@@ -121,6 +121,7 @@ def test_the_fuzz_reaches_the_newer_commands() -> None:
     for wanted in [
         ("cite", "--margin"),
         ("cite", "--min-support"),
+        ("cite", "--min-overlap"),
         ("generate", "--budget"),
         ("generate", "--interval"),
         ("bench decoding", "--timing-tokens"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution import support as bench
 from rcstat.evaluation.attribution.data import Example, Target
 from rcstat.evaluation.attribution.support_rules import fit, flagged, margin, statistics
@@ -20,7 +21,7 @@ from rcstat.evaluation.attribution.support_summary import (
     draws,
     gate_rows,
 )
-from rcstat.options import DEFAULT_CITE_SUPPORT, MEASURED_CITE_LOGPROB
+from rcstat.options import DEFAULT_CITE_OVERLAP, DEFAULT_CITE_SUPPORT, MEASURED_CITE_LOGPROB
 
 LOGS = Path(__file__).parents[2] / "benchmarks" / "attribution" / "support" / "logs"
 
@@ -228,5 +229,49 @@ def test_whole_context_statistics_are_those_of_the_logged_logprobs() -> None:
 
 def test_the_measured_logprob_point_is_the_committed_dev_choice() -> None:
     """``--min-logprob``'s documented point is the rule round 3 chose on development data."""
-    results = json.loads((LOGS.parent / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((LOGS.parent / "results-v3.json").read_text(encoding="utf-8"))
     assert results["chosen"] == {"lp_low3": MEASURED_CITE_LOGPROB}
+
+
+def test_the_library_gates_are_the_committed_round_4_candidate_that_held() -> None:
+    """``rcstat cite``'s gates are round 4's library candidate (the previous rule and the dev-chosen
+    rule's overlap term), and it held on every held-out log."""
+    results = json.loads((LOGS.parent / "results.json").read_text(encoding="utf-8"))
+    library = {"mean": DEFAULT_CITE_SUPPORT, "overlap": DEFAULT_CITE_OVERLAP}
+    assert results["library_default"] == results["library_candidate"]["rule"] == library
+    assert results["chosen"]["overlap"] == DEFAULT_CITE_OVERLAP
+    assert all(v["holds"] for v in results["library_candidate_holds"].values())
+
+
+def example(query: str, chunks: tuple[str, ...], response: str, gold: tuple[int, ...]) -> Example:
+    return Example(query, chunks, response, (Target(0, len(response.split(". ")[0]) + 1, frozenset(gold)),))
+
+
+def test_overlaps_are_those_of_each_backed_sentence_and_probe_and_pairs_refuse_shared_passages() -> None:
+    from rcstat.attribution.support import overlap
+
+    a = example("Who?", ("Curie won in 1911.", "Rain falls."), "Curie won in 1911. Rain falls.", (0,))
+    b = example("What?", ("Honey never spoils in Egypt.",), "Honey never spoils in Egypt.", (0,))
+    others = bench.pair([a, b])
+    assert others == [b, a]
+    found = bench.overlaps(a, b)
+    assert found["backed"] == [{"overlap": overlap("Curie won in 1911.", "\n".join(a.chunks))}]
+    kinds = [u["kind"] for u in found["unbacked"]]
+    assert kinds == ["swap-number", "other-topic"]
+    assert found["unbacked"][1]["overlap"] == 0.0  # honey, never, spoils, egypt: none in a's context
+    assert 0 < found["unbacked"][0]["overlap"] < 1  # the swapped year is not in the context
+    logged = {"backed": [{"drops": [0.1]}], "unbacked": [{"drops": [0.2]}, {"drops": [0.3]}]}
+    extended = bench.with_overlap(a, b, logged)
+    assert [s["overlap"] for s in extended["unbacked"]] == [u["overlap"] for u in found["unbacked"]]
+    assert extended["backed"][0]["drops"] == [0.1] and "overlap" not in logged["backed"][0]
+    with pytest.raises(RCStatError, match="1 logged unbacked sentences, 2 now"):
+        bench.with_overlap(a, b, {**logged, "unbacked": logged["unbacked"][:1]})
+    c = example("Where?", ("Rain falls.",), "Rain falls.", (0,))
+    with pytest.raises(RCStatError, match="shares its question or a passage"):
+        bench.pair([a, c])
+    stats = Sentences.of([extended]).stats
+    assert stats["overlap"].tolist() == [
+        found["backed"][0]["overlap"],
+        *(u["overlap"] for u in found["unbacked"]),
+    ]
+    assert np.isnan(Sentences.of([{"backed": [{"overlap": 1.0}], "unbacked": []}]).stats["mean"][0])

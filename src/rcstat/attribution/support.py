@@ -20,9 +20,18 @@ the context does not hold is unlikely there; it separates unbacked sentences bet
 on held-out data (AUROC 0.918 against 0.816; name swaps 0.959 against 0.515) but its level is the
 model's and the text's, so it gates citations only on request (``min_logprob``;
 benchmarks/attribution/support).
+
+The overlap (issue 28, support round 4): the share of a sentence's content words (``MIN_WORD``
+characters or more, or holding a digit; case-folded) that the context holds. No model, no pass. A
+sentence on another topic shares few of its words with the context; one the context backs, in the
+context's words, shares most. It cannot see a swap between two values the context both holds, nor
+back a paraphrase in other words, and it reads words as runs of letters and digits (scripts written
+without spaces are one word per run).
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -86,6 +95,22 @@ def token_logprobs(
         found = [whole[rows], response_logprobs(model, cut.input_ids, count)[rows]]
         out.append(torch.stack(found if nothing is None else [*found, nothing[rows]]))
     return out
+
+
+_WORD = re.compile(r"\w+")
+MIN_WORD = 4  # a content word has this many characters, or a digit
+
+
+def content_words(text: str) -> set[str]:
+    """The case-folded words of ``text`` with ``MIN_WORD`` characters or more, or a digit."""
+    return {w.casefold() for w in _WORD.findall(text) if len(w) >= MIN_WORD or any(c.isdigit() for c in w)}
+
+
+def overlap(sentence: str, context: str) -> float:
+    """The share of ``sentence``'s content words (:func:`content_words`) that ``context`` holds; 1.0
+    for a sentence with none. Cost: linear in the two texts."""
+    words = content_words(sentence)
+    return len(words & content_words(context)) / len(words) if words else 1.0
 
 
 LOW_TOKENS = 3  # the least likely tokens whose mean log-probability is a sentence's low log-probability

@@ -8,7 +8,12 @@ from rcstat.cli.common import check_output, command, emit, read_context
 from rcstat.cli.options import add_format, add_model, add_scoring, model_source, non_blank, number, scoring
 from rcstat.cli.progress import load, phases
 from rcstat.io import dumps
-from rcstat.options import DEFAULT_CITE_MARGIN, DEFAULT_CITE_SUPPORT, MEASURED_CITE_LOGPROB
+from rcstat.options import (
+    DEFAULT_CITE_MARGIN,
+    DEFAULT_CITE_OVERLAP,
+    DEFAULT_CITE_SUPPORT,
+    MEASURED_CITE_LOGPROB,
+)
 
 
 def register(sub) -> None:
@@ -20,7 +25,8 @@ def register(sub) -> None:
         "and put [n] after it for each source scoring within the margin of its best source (none when the "
         "best does not lead the median source by the margin), if those sources back it: cutting them from "
         "the context lowers the sentence's log-probability by at least --min-support nats per token (one "
-        "more forward pass per sentence, and one for the whole response). Sources are numbered from 1.",
+        "more forward pass per sentence, and one for the whole response), and if the context holds at least "
+        "--min-overlap of its content words. Sources are numbered from 1.",
         'rcstat cite --sources chunks.jsonl --query "Who won?"',
         'rcstat cite --context notes.txt --query "What changed?" --response "…" --format json',
         'rcstat cite --sources chunks.jsonl --query "…" --format html --output cited.html',
@@ -50,9 +56,16 @@ def register(sub) -> None:
         f"with the context (off by default; {MEASURED_CITE_LOGPROB:g} measured for the default model)",
     )
     cite.add_argument(
+        "--min-overlap",
+        type=number(float, low=0, high=1),
+        default=DEFAULT_CITE_OVERLAP,
+        help="cite a sentence only if the context holds at least this share of its content words "
+        "(words of 4+ characters or with a digit; 0: off; dev-chosen)",
+    )
+    cite.add_argument(
         "--scores",
         action="store_true",
-        help="text output: each citation's score, each sentence's support and low log-probability",
+        help="text output: each citation's score, each sentence's support, low log-probability and overlap",
     )
     add_scoring(cite)
     cite.add_argument("--profile", help="head profile JSON (rcstat heads calibrate): use its top heads")
@@ -80,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             attributor=attributor,
             min_support=args.min_support,
             min_logprob=args.min_logprob,
+            min_overlap=args.min_overlap,
         )
     record = {"model": name, **cited.to_dict()}
     if args.format == "html":

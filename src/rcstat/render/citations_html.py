@@ -1,7 +1,7 @@
 """A self-contained HTML view of a cited response (``rcstat cite --format html``, ``Citations.to_html``):
 the response with ``[n]`` after each cited sentence, each linked to source ``n`` in the list below;
-hovering a sentence or a citation shows its support or score; a sentence whose support was measured
-and that cites nothing is marked unbacked (no script)."""
+hovering a sentence or a citation shows its support, overlap or score; a sentence whose support or
+overlap was measured and that cites nothing is marked unbacked (no script)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ def fragment(record: dict) -> str:
     for s in record["sentences"]:
         parts.append(escape(response[last : s["start"]]))
         support = s.get("support")
-        unbacked = support is not None and not s["citations"]
+        unbacked = (support is not None or s.get("overlap") is not None) and not s["citations"]
         title = "support not measured" if support is None else f"support {support:.3f} nats/token"
         if s.get("low_logprob") is not None:
             title += f", low log-prob {s['low_logprob']:.2f}"
+        if s.get("overlap") is not None:
+            title += f", overlap {s['overlap']:.2f}"
         title += " — no source backs it" if unbacked else ""
         mark = ' class="unbacked"' if unbacked else ""
         parts.append(f'<span{mark} title="{escape(title)}">{escape(s["text"])}</span>')
@@ -43,6 +45,8 @@ def fragment(record: dict) -> str:
         rule += f", least support {record['min_support']:g}"
     if record.get("min_logprob") is not None:
         rule += f", least low log-prob {record['min_logprob']:g}"
+    if record.get("min_overlap") is not None:
+        rule += f", least overlap {record['min_overlap']:g}"
     note = f"{cited} of {len(record['sentences'])} sentences cite a source ({rule}); hover for scores"
     return f"""<div class="answer">{"".join(parts)}</div><p class="mono">{escape(note)}</p>
 <ol class="sources">{sources}</ol>"""

@@ -22,7 +22,7 @@ import torch
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import null_task, response_logprobs, token_logprobs
+from rcstat.attribution.support import null_task, overlap, response_logprobs, token_logprobs
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
@@ -70,6 +70,42 @@ def probe(example: Example, other: Example) -> tuple[str, list[tuple[int, str, s
     return response, probes
 
 
+def pair(examples: Sequence[Example]) -> list[Example]:
+    """Each example's other topic: example ``i + len // 2`` of the same slice (mod its length); an
+    error when a pair shares its question or a passage."""
+    others = [*examples[len(examples) // 2 :], *examples[: len(examples) // 2]]
+    for number, (example, other) in enumerate(zip(examples, others, strict=True)):
+        if example.query == other.query or set(example.chunks) & set(other.chunks):
+            raise RCStatError(f"example {number}: its other topic shares its question or a passage")
+    return others
+
+
+def overlaps(example: Example, other: Example) -> dict:
+    """The text-only record of ``example``: the :func:`rcstat.attribution.support.overlap` of each
+    backed sentence and of each unbacked probe (kind, text) with the context; no model."""
+    context = "\n".join(example.chunks)
+    spans = [s for s in sentence_spans(example.response) if sentence_gold(example, *s)]
+    return {
+        "backed": [{"overlap": overlap(example.response[a:b], context)} for a, b in spans],
+        "unbacked": [
+            {"kind": kind, "text": text, "overlap": overlap(text, context)}
+            for _, kind, text in probe(example, other)[1]
+        ],
+    }
+
+
+def with_overlap(example: Example, other: Example, results: dict) -> dict:
+    """A logged record of ``example`` with each sentence's overlap added (:func:`overlaps`)."""
+    found = overlaps(example, other)
+    for part in ("backed", "unbacked"):
+        if len(found[part]) != len(results[part]):
+            raise RCStatError(f"{len(results[part])} logged {part} sentences, {len(found[part])} now")
+    return {
+        part: [{**s, "overlap": f["overlap"]} for s, f in zip(results[part], found[part], strict=True)]
+        for part in ("backed", "unbacked")
+    }
+
+
 def measured(logprobs: torch.Tensor) -> dict:
     """A sentence's support (the mean drop), its per-token drops and its tokens' log-probabilities
     with the whole context (nats, 5 decimals) from :func:`token_logprobs`'s ``(2, tokens)`` rows; with
@@ -88,7 +124,7 @@ def measured(logprobs: torch.Tensor) -> dict:
 
 def example_record(attributor: Attributor, example: Example, other: Example, margin: float) -> dict:
     """Backed sentences (:func:`measured` with null drops, gold and ranked citations, 0-based) and
-    unbacked probes (kind, text, :func:`measured`, ranked citations)."""
+    unbacked probes (kind, text, :func:`measured`, ranked citations), each with its overlap."""
     model, tokenizer = attributor.model, attributor.tokenizer
     result = attributor.attribute(list(example.chunks), example.query, example.response)
     sources = result.sources["chunk"]
@@ -120,7 +156,7 @@ def example_record(attributor: Attributor, example: Example, other: Example, mar
             {"kind": kind, "text": text, **measured(d), "ranked": list(choose(scored[span], margin))}
             for (span, (_, kind, text)), d in zip(found, logprobs, strict=True)
         ]
-    return record
+    return with_overlap(example, other, record)
 
 
 def _null_drops(model, tokenizer, example: Example, response: str, spans, whole: list[list[float]]):

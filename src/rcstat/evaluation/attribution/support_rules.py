@@ -12,7 +12,9 @@ context): ``null_mean``, ``null_min``, ``null_max`` (a sentence the model writes
 context, world knowledge or another topic, has little; a logged run without them gives ``nan``,
 which no threshold flags). The whole context's own log-probabilities of the tokens (no cut, no
 further pass: the drops' first term): ``lp_mean``, ``lp_min``, ``lp_low3`` (a token the context makes
-unlikely, a name or number it does not hold, or another topic's words). A rule names one or two
+unlikely, a name or number it does not hold, or another topic's words). The text alone (round 4):
+``overlap``, the share of the sentence's content words the context holds
+(:func:`rcstat.attribution.support.overlap`; ``nan`` where a log has none). A rule names one or two
 statistics; a sentence cites nothing when any of them falls below its threshold. On development
 data each rule's thresholds are the grid points (0.01 apart) that keep at least ``RECALL`` of the
 backed sentences and, under that, flag the most unbacked ones; the rule chosen flags the most (the
@@ -50,7 +52,7 @@ STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
 }
 NULL = ("mean", "min", "max")  # statistics of the null drops, named ``null_<statistic>``
 WHOLE = ("mean", "min", "low3")  # of the whole context's log-probabilities, named ``lp_<statistic>``
-NAMES = (*STATISTICS, *(f"null_{name}" for name in NULL), *(f"lp_{name}" for name in WHOLE))
+NAMES = (*STATISTICS, *(f"null_{name}" for name in NULL), *(f"lp_{name}" for name in WHOLE), "overlap")
 RULES: tuple[tuple[str, ...], ...] = (
     ("mean",),
     ("max",),
@@ -67,21 +69,25 @@ RULES: tuple[tuple[str, ...], ...] = (
     ("lp_low3",),
     ("mean", "lp_low3"),
     ("null_mean", "lp_low3"),
+    ("overlap",),
+    ("mean", "overlap"),
+    ("lp_low3", "overlap"),
 )
 
 
 def statistics(
-    drops: Sequence[float],
+    drops: Sequence[float] | None,
     null_drops: Sequence[float] | None = None,
     logprobs: Sequence[float] | None = None,
+    overlap: float | None = None,
 ) -> dict[str, float]:
-    """Every candidate statistic of one sentence's per-token drops, null drops and whole-context
-    log-probabilities (``nan`` for those not given)."""
-    d = np.asarray(drops, float)
-    out = {name: f(d) for name, f in STATISTICS.items()}
+    """Every candidate statistic of one sentence's per-token drops, null drops, whole-context
+    log-probabilities and overlap (``nan`` for those not given)."""
+    out = {name: math.nan if drops is None else f(np.asarray(drops, float)) for name, f in STATISTICS.items()}
     for prefix, values, names in (("null", null_drops, NULL), ("lp", logprobs, WHOLE)):
         v = None if values is None else np.asarray(values, float)
         out |= {f"{prefix}_{name}": math.nan if v is None else STATISTICS[name](v) for name in names}
+    out["overlap"] = math.nan if overlap is None else float(overlap)
     return out
 
 

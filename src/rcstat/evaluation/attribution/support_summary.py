@@ -51,7 +51,7 @@ class Sentences:
             (
                 e,
                 "backed" if part == "backed" else s["kind"],
-                statistics(s["drops"], s.get("null_drops"), s.get("logprobs")),
+                statistics(s.get("drops"), s.get("null_drops"), s.get("logprobs"), s.get("overlap")),
             )
             for e, r in enumerate(results)
             for part in ("backed", "unbacked")
@@ -145,7 +145,9 @@ def cites(sentence: dict, rule: dict[str, float] | None) -> bool:
     """Whether a logged sentence passes ``rule`` (``None``: no gate)."""
     if rule is None:
         return True
-    stats = statistics(sentence["drops"], sentence.get("null_drops"), sentence.get("logprobs"))
+    stats = statistics(
+        sentence["drops"], sentence.get("null_drops"), sentence.get("logprobs"), sentence.get("overlap")
+    )
     return all(stats[name] >= t for name, t in rule.items())
 
 
