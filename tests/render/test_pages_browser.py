@@ -42,7 +42,7 @@ def test_the_token_view_shows_scores_on_hover_only(tiny_checkpoint, tmp_path) ->
         source = page.locator('#context .src[data-index="3"]')
         source.hover()
         assert page.locator("#hover").inner_text() == source.get_attribute("title")
-        assert page.locator("#hover").inner_text().startswith("source 3: score ")
+        assert page.locator("#hover").inner_text().startswith("source 4: score ")  # numbered from 1
     assert errors == []
 
 

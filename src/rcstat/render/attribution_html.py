@@ -34,7 +34,7 @@ function paint(){
     const w=max>min?(sc[i]-min)/(max-min):0; span.dataset.weight=w.toFixed(3);
     span.style.background=`rgba(230,120,20,${(0.75*w*w).toFixed(3)})`;
     span.textContent=D.context.slice(s.start,s.end);
-    span.title=`source ${i}: score ${sc[i].toFixed(3)}`; span.classList.toggle('top',sc[i]===max);
+    span.title=`source ${i+1}: score ${sc[i].toFixed(3)}`; span.classList.toggle('top',sc[i]===max);
     ctx.append(span); at=s.end;});
   ctx.append(D.context.slice(at));
   document.querySelectorAll('.sent').forEach(e=>e.classList.toggle('on',+e.dataset.index===current));
