@@ -44,13 +44,24 @@ def context(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("press", ["kvzip", "kvzip+", "rcstat-zip"])
-def test_presses_that_run_their_own_passes_compress(press, tiny_checkpoint, context, capsys) -> None:
+def test_presses_that_run_their_own_passes_hold_only_what_they_keep(
+    press, tiny_checkpoint, context, capsys
+) -> None:
+    """A press with passes of its own (KVzip's repeat) runs into kvpress's masked cache, which keeps
+    the repeat alive behind its views; the ragged cache (the default) copies the kept entries out and
+    answers as the masked cache does."""
     argv = ["compress", "--context", context, "--query", "Who?", "--press", press, "--model", tiny_checkpoint]
-    assert cli.main([*argv, "--max-new-tokens", "2", "--format", "json"]) == 0
-    out, err = capsys.readouterr()
-    record = json.loads(out)
-    assert record["cache"] == "masked" and 0 < record["realised_ratio"] < 1
-    assert "runs its own passes in the forward pass" in err  # --cache ragged cannot hold it: said so
+    argv += ["--max-new-tokens", "4", "--format", "json"]
+    records = {}
+    for cache in ("ragged", "masked"):
+        assert cli.main([*argv, "--cache", cache]) == 0
+        records[cache] = json.loads(capsys.readouterr().out)
+    ragged, masked = records["ragged"], records["masked"]
+    assert ragged["cache"] == "ragged" and 0 < ragged["realised_ratio"] < 1
+    assert ragged["answer"] == masked["answer"] and ragged["realised_ratio"] == masked["realised_ratio"]
+    assert masked["kv_bytes_held"] > masked["kv_bytes_full"]  # the repeat's tensors held behind the views
+    kept = 1 - ragged["realised_ratio"]
+    assert ragged["kv_bytes_held"] <= 1.25 * kept * ragged["kv_bytes_full"]
 
 
 def test_a_base_model_without_a_chat_template_attributes(base_checkpoint, context, tmp_path, capsys) -> None:

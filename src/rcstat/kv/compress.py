@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from kvpress import BasePress, ObservedAttentionPress
@@ -75,7 +76,6 @@ class _Run:
 # Presses the ragged cache cannot hold (it compresses inside the prefill, layer by layer), and why:
 # each runs into kvpress's masked cache instead, with a warning.
 _MASKED_ONLY: tuple[tuple[Callable[[BasePress, bool], bool], str], ...] = (
-    (lambda press, live: live, "runs its own passes in the forward pass: its cache is kvpress's masked one"),
     (
         lambda press, live: hasattr(press, "prepare_replay"),
         "reads a pass of its own after the prefill: it is replayed on the recorded prefill into kvpress's "
@@ -133,7 +133,7 @@ def compress_and_answer(
     if reason:
         warn(f"{type(press).__name__} {reason}")
         cache = "masked"
-    run = _live if live else _ragged if cache == "ragged" else _masked
+    run = partial(_live, ragged=cache == "ragged") if live else _ragged if cache == "ragged" else _masked
     try:
         done = run(
             model, pipe, context_ids, question_ids, press, max_new_tokens, on_phase or _quiet, full_answer
@@ -206,29 +206,49 @@ def _masked(model, pipe, context_ids, question_ids, press, max_new_tokens, phase
     return _Run(answer, kept, record.held_bytes, compressed.held_bytes, seconds, heads, sliding, full_answer)
 
 
-def _live(model, pipe, context_ids, question_ids, press, max_new_tokens, phase, full) -> _Run:
-    """A press that runs in the forward pass (nothing to replay on a record): kvpress's masked cache."""
+def _live(
+    model, pipe, context_ids, question_ids, press, max_new_tokens, phase, full, ragged: bool = True
+) -> _Run:
+    """A press that runs in the forward pass (nothing to replay on a record, such as KVzip): its
+    masked cache, then (``ragged``) only the entries it kept, copied into a :class:`RaggedCache` (the
+    press's own tensors, KVzip's repeat behind its views, freed)."""
     seconds: dict[str, float] = {}
-    compressed = _timed(
-        seconds, "prefill and compress", phase, lambda: compress_live(model, context_ids, press)
-    )
-    (answer,) = _timed(
-        seconds,
-        "decode",
-        phase,
-        lambda: greedy_answers(model, pipe.tokenizer, question_ids, [compressed], max_new_tokens),
-    )
+    n = context_ids.shape[1]
+
+    def compress() -> tuple:
+        compressed = compress_live(model, context_ids, press)
+        cache = RaggedCache.from_cache(compressed.cache, compressed.masks, length=n) if ragged else None
+        return compressed, cache
+
+    compressed, cache = _timed(seconds, "prefill and compress", phase, compress)
     layers = compressed.cache.layers
     full_bytes = sum(
-        (la.keys.nbytes + la.values.nbytes) * n // la.keys.shape[-2]
-        for la, n in zip(layers, compressed.layer_lengths, strict=True)
+        (la.keys.nbytes + la.values.nbytes) * length // la.keys.shape[-2]
+        for la, length in zip(layers, compressed.layer_lengths, strict=True)
     )
     heads, sliding = masked_kept(compressed)
+    kept = compressed.kept_per_layer()
+    if cache is None:
+        held = compressed.held_bytes
+        (answer,) = _timed(
+            seconds,
+            "decode",
+            phase,
+            lambda: greedy_answers(model, pipe.tokenizer, question_ids, [compressed], max_new_tokens),
+        )
+    else:
+        del compressed, layers  # the press's tensors go; the ragged cache holds copies of the kept entries
+        held = cache_bytes(cache)
+
+        def decode() -> str:
+            with ragged_attention(model):
+                return pipe.generate_answer(question_ids, cache, n, max_new_tokens)
+
+        answer = _timed(seconds, "decode", phase, decode)
     full_answer = (
         _full(model, pipe, context_ids, question_ids, max_new_tokens, phase, seconds) if full else None
     )
-    kept = compressed.kept_per_layer()
-    return _Run(answer, kept, full_bytes, compressed.held_bytes, seconds, heads, sliding, full_answer)
+    return _Run(answer, kept, full_bytes, held, seconds, heads, sliding, full_answer)
 
 
 def _ragged(model, pipe, context_ids, question_ids, press, max_new_tokens, phase, full) -> _Run:
