@@ -33,20 +33,21 @@ def _rc(lg: torch.Tensor, keys: range, heads: range, lo: int, floor: str) -> dic
 
 
 @pytest.mark.parametrize(
-    ("family", "floor", "prefix"),
+    ("family", "floor", "prefix", "budget"),
     [
-        ("llama-gqa", "repeat", "zero"),
-        ("qwen3-gqa", "row", "zero"),
-        ("phi3-mha", "repeat", "score"),
-        ("llama-gqa", "lse", "zero"),
+        ("llama-gqa", "repeat", "zero", "rc"),
+        ("qwen3-gqa", "row", "zero", "rc"),
+        ("phi3-mha", "repeat", "score", "rc"),
+        ("llama-gqa", "lse", "zero", "rc"),
+        ("llama-gqa", "repeat", "zero", "attention"),
     ],
 )
 def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
-    family: str, floor: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+    family: str, floor: str, prefix: str, budget: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """floor "repeat": the mean of row j's causal logits over the repeat; "row": over every key it sees;
-    "lse": their log-sum-exp.
-    Rows scored in blocks of 3 (as in blocks of 256 for long contexts); max over the GQA group."""
+    "lse": their log-sum-exp. budget "attention" also keeps each key's best log attention (the "lse"
+    score). Rows scored in blocks of 3 (as in blocks of 256 for long contexts); max over the GQA group."""
     monkeypatch.setattr(rczip, "BLOCK", 3)
     model = tiny_model(family)
     ids = torch.randint(3, 128, (1, CONTEXT + REPEAT), generator=torch.Generator().manual_seed(2))
@@ -64,7 +65,7 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
         model(ids, past_key_values=cache)
     for handle in handles:
         handle.remove()
-    press = RCZipPress(compression_ratio=0.5, floor=floor, prefix=prefix)
+    press = RCZipPress(compression_ratio=0.5, floor=floor, prefix=prefix, budget=budget)
     press.context_length, press.prefix_length, press.start_idx, press.end_idx = CONTEXT, 2, 2, 9
     layers, kv_heads = model.config.num_hidden_layers, model.config.num_key_value_heads
     press.score_val = torch.zeros(layers, 1, kv_heads, CONTEXT)
@@ -85,6 +86,9 @@ def test_a_key_scores_its_best_repeat_row_above_that_rows_floor(
             group = range(g * heads // kv_heads, (g + 1) * heads // kv_heads)
             for i, want in _rc(lg, range(lo, 9), group, CONTEXT, floor).items():
                 assert float(press.score_val[layer, 0, g, i]) == pytest.approx(want, abs=1e-4)
+            if budget == "attention":
+                for i, want in _rc(lg, range(lo, 9), group, CONTEXT, "lse").items():
+                    assert float(press._attention[layer][0, g, i]) == pytest.approx(want, abs=1e-4)
         assert not press.score_val[layer, ..., :lo].any() and not press.score_val[layer, ..., 9:].any()
 
 
@@ -158,3 +162,34 @@ def test_the_window_is_kept_and_the_unscored_prefix_has_its_place(prefix: str, r
     want[torch.topk(-rank.flatten(), int(rank.numel() * ratio)).indices] = True
     assert torch.equal(evicted.flatten(), want)
     assert not evicted[..., : press.n_sink].any() and not evicted[..., -window:].any()
+
+
+def test_the_attention_budget_sets_each_layers_count_and_rc_chooses_within_it() -> None:
+    """budget="attention": each layer evicts as many entries as the lowest of one ranking of the log
+    attention across layers holds there (sinks and window first), and which ones by RC's scores."""
+    model = tiny_model("llama-gqa")
+    layers, kv_heads, n, window, ratio = 3, 2, 30, 5, 0.6
+    g = torch.Generator().manual_seed(5)
+    scores = torch.randn(layers, 1, kv_heads, n, generator=g)
+    attention = (
+        -3 * torch.rand(layers, 1, kv_heads, n, generator=g) - torch.arange(layers)[:, None, None, None]
+    )
+    press = RCZipPress(compression_ratio=ratio, window=window, prefix="zero", budget="attention")
+    press.score_val, press.prefix_length = scores.clone(), 0
+    press._attention = {i: attention[i].clone() for i in range(layers)}
+    press.compress_post(model)
+    rank = attention[:, 0].clone()
+    rank[..., : press.n_sink], rank[..., -window:] = 20.0, 20.0
+    lowest = torch.topk(-rank.flatten(), int(rank.numel() * ratio)).indices
+    counts = torch.bincount(lowest // (kv_heads * n), minlength=layers).tolist()
+    assert counts[0] < counts[-1]  # the last layer's attention is lowest: it gives up the most
+    for layer, block in enumerate(model.model.layers):
+        _, heads, seq = block.self_attn.masked_key_indices
+        assert len(seq) == counts[layer]
+        within = scores[layer, 0].clone()
+        within[..., : press.n_sink], within[..., -window:] = 20.0, 20.0
+        want = torch.zeros(kv_heads * n, dtype=torch.bool)
+        want[torch.topk(-within.flatten(), counts[layer]).indices] = True
+        got = torch.zeros(kv_heads, n, dtype=torch.bool)
+        got[heads, seq] = True
+        assert torch.equal(got.flatten(), want)

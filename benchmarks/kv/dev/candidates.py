@@ -32,6 +32,8 @@ the oracle and the presses that lead somewhere (KeyDiff, Compactor; SnapKV as th
   starved them from 0.75; the diagnostic's 25% layerwise attention kept the answer); ``kvzip``: kvpress's
   own, beside them (round 18, SmolLM2: the log-sum-exp floor makes RC's order KVzip's, up to the
   window and prefix RC keeps);
+  ``zip-att`` (round 19): ``budget="attention"``, each layer's count from KVzip's attention ranking on the
+  same passes, RC choosing within each layer (at 0.9 RC's own ranking starved layers KVzip keeps);
 - ``rank-leverage`` / ``rank-keydiff`` (round 17, issue 26): the default recipe on the window's RC merged
   with leverage's (or KeyDiff's) ranking put on RC's scale within each head, the larger of the two per
   key (``rcstat-probe``'s merge with a query-independent ranking in the probe's place: no extra pass);
@@ -281,6 +283,7 @@ def candidates() -> dict:
         "zip-layerwise": live_rczip(layerwise=True),
         "zip-lse": live_rczip(floor="lse"),
         "zip-lse-layerwise": live_rczip(floor="lse", layerwise=True),
+        "zip-att": live_rczip(budget="attention"),
         "kvzip": live_kvzip(),
         "fill-cap0.25": fill_room(share=0.25),
         "fill-room16": fill_room(tokens=16),

@@ -24,6 +24,8 @@
 #       share per layer (round 15 starved the global layers from 0.75; same samples)
 #   MODELS=smollm2-135m-instruct PER_TASK=4 benchmarks/kv/dev/candidates.sh round18    rcstat-zip with the
 #       mean or the log-sum-exp floor beside kvpress's KVzip (issue 27: the floor's lead on SmolLM2)
+#   MODELS=smollm2-135m-instruct PER_TASK=2 benchmarks/kv/dev/candidates.sh round19    rcstat-zip with
+#       KVzip's layer budget (budget="attention") beside rcstat-zip and KVzip (issue 27: the 0.9 gap)
 #   PER_TASK=6 benchmarks/kv/dev/candidates.sh round17    the window's RC merged with leverage's or KeyDiff's
 #       ranking on RC's scale (the probe's merge, no pass; compare with round 12's log, same samples)
 #   MODELS=gemma-3-270m PER_TASK=6 benchmarks/kv/dev/candidates.sh round10   a fixed probe question in the
@@ -53,6 +55,7 @@ case "$round" in
   round16) only=zip-lse-layerwise ;;  # issue 27: that floor, the same share per layer
   round17) only=rank-leverage,rank-keydiff ;;  # issue 26: a query-independent ranking on RC's scale
   round18) only=zip,zip-lse,kvzip ;;  # issue 27: the log-sum-exp floor on SmolLM2 beside KVzip
+  round19) only=zip-att,zip,kvzip ;;  # issue 27: KVzip's layer budget, RC within each layer
   *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 rcstat data fetch > /dev/null

@@ -25,7 +25,11 @@ Options (issue 27: where the first build differed from SPEC §3's prototype; the
   ``"lse"``, the log-sum-exp of those logits: ``f(i, j) − floor_j`` is then the row's log attention
   weight, and the ranking KVzip's own (max over rows of the attention) up to its sinks (issue 27's
   Gemma diagnostic, benchmarks/kv/dev/rczip-gemma: RC's mean floor loses the answer in global layer
-  11 where the attention keeps it).
+  11 where the attention keeps it);
+- ``budget``: how many entries each layer keeps when ranked across layers: ``"rc"``, by RC's scores
+  (KVzip's rule on RC's scale); ``"attention"``, by KVzip's own attention scores on the same passes
+  (each row's log attention, ``f(i, j)`` less the row's log-sum-exp), RC still choosing which
+  entries within each layer (issue 27: at 0.9 RC's ranking starved layers KVzip keeps).
 
 kvpress's KVzip refuses Gemma 3; this press runs the passes itself there: each layer's rotary comes
 from the forward (local or global), sliding-window layers are left whole (their window of the context
@@ -47,6 +51,7 @@ from rcstat.models.logits import attention_layer, attention_layers, is_sliding, 
 
 PREFIX = ("zero", "keep", "evict", "score")
 FLOORS = ("repeat", "row", "lse")
+BUDGETS = ("rc", "attention")
 BLOCK = 256  # repeat rows scored at once: (heads × BLOCK × keys) logits, whatever the context's length
 
 
@@ -58,12 +63,15 @@ class RCZipPress(KVzipPress):
     prefix: str = "keep"
     one_pass: bool = False
     floor: str = "repeat"
+    budget: str = "rc"
 
     def __post_init__(self) -> None:
         assert self.window >= 0, "window must be non-negative"
         assert self.prefix in PREFIX, f"prefix must be one of {PREFIX}"
         assert self.floor in FLOORS, f"floor must be one of {FLOORS}"
+        assert self.budget in BUDGETS, f"budget must be one of {BUDGETS}"
         super().__post_init__()
+        self._attention: dict[int, torch.Tensor] = {}  # budget="attention": per layer, KVzip's scores
 
     @contextmanager
     def __call__(self, model: PreTrainedModel) -> Generator:
@@ -92,6 +100,7 @@ class RCZipPress(KVzipPress):
                 self._perform_kvzip_compression(model, tokenizer)
         finally:
             self._windows: dict[int, tuple] = {}
+            self._attention = {}
             self._reset_internal_parameters()
 
     def forward_hook(self, module: nn.Module, input: list, kwargs: dict, output: list) -> list:
@@ -123,51 +132,70 @@ class RCZipPress(KVzipPress):
         lo = 0 if first else self.start_idx  # the first pass also scores the template's prefix
         queries = layer_queries(layer, hidden_states, kwargs["position_embeddings"], slice(None))
         seen = torch.arange(rows, device=keys.device)
-        best = None
+        best = attention = None
+        whole = self.floor != "repeat" or self.budget == "attention"  # logits of every context key
         for r in range(0, rows, BLOCK):
             q = queries[:, :, r : r + BLOCK]
             causal = seen[None, :] <= seen[r : r + BLOCK, None]  # (block, rows): the repeat below the row
             repeat = logits(layer, q, keys[:, :, -rows:])
+            x = logits(
+                layer, q, keys[:, :, : self.context_length] if whole else keys[:, :, lo : self.end_idx]
+            )
+            lse = (  # over every key the row sees: the context and the causal repeat
+                torch.cat([x, repeat.masked_fill(~causal, float("-inf"))], dim=-1).logsumexp(-1)
+                if self.floor == "lse" or self.budget == "attention"
+                else None
+            )
             if self.floor == "repeat":
-                x = logits(layer, q, keys[:, :, lo : self.end_idx])
                 floor = repeat.masked_fill(~causal, 0).sum(-1) / causal.sum(-1)
-            else:  # over every key the row sees: the context and the causal repeat
-                x = logits(layer, q, keys[:, :, : self.context_length])
-                seen_by_row = torch.cat([x, repeat.masked_fill(~causal, float("-inf"))], dim=-1)
-                floor = (
-                    seen_by_row.logsumexp(-1)
-                    if self.floor == "lse"
-                    else (x.sum(-1) + repeat.masked_fill(~causal, 0).sum(-1)) / (causal.sum(-1) + x.shape[-1])
-                )
-                x = x[..., lo : self.end_idx]
+            elif self.floor == "lse":
+                floor = lse
+            else:
+                floor = (x.sum(-1) + repeat.masked_fill(~causal, 0).sum(-1)) / (causal.sum(-1) + x.shape[-1])
+            x = x[..., lo : self.end_idx] if whole else x
             rc = (x - floor[..., None]).amax(dim=-2)  # (b, H, keys): the block's best row per key
             best = rc if best is None else torch.maximum(best, rc)
-        b, heads, n = best.shape
-        best = best.reshape(b, layer.num_kv_heads, heads // layer.num_kv_heads, n).amax(2)
-        self.score_val[int(module.layer_idx)][..., lo : self.end_idx] = best.to(self.score_val.dtype)
+            if self.budget == "attention":  # the block's best log attention per key
+                att = (x - lse[..., None]).amax(dim=-2)
+                attention = att if attention is None else torch.maximum(attention, att)
+        layer_idx = int(module.layer_idx)
+        self.score_val[layer_idx][..., lo : self.end_idx] = _per_kv_head(best, layer).to(self.score_val.dtype)
+        if attention is not None:
+            held = self._attention.setdefault(layer_idx, torch.zeros_like(self.score_val[layer_idx]))
+            held[..., lo : self.end_idx] = _per_kv_head(attention, layer).to(held.dtype)
         return keys[:, :, : self.context_length], values[:, :, : self.context_length]
+
+    def _placed(self, scores: torch.Tensor) -> torch.Tensor:
+        """``scores`` (``(…, n)``, in place) with the sinks, the window and the unscored prefix placed."""
+        top = scores.amax() + 1.0
+        if self.window:
+            scores[..., -self.window :] = top
+        if self.prefix == "keep":
+            scores[..., : self.prefix_length] = top
+        elif self.prefix == "evict":
+            scores[..., self.n_sink : self.prefix_length] = float("-inf")
+        scores[..., : self.n_sink] = top + 1.0
+        return scores
 
     def compress_post(self, model: nn.Module) -> None:
         """KVzip's eviction (the lowest scores of one ranking across the global layers, or ``layerwise``
         the same share of each), after placing the sinks, the window and the unscored prefix."""
         if self.compression_ratio == 0:
             return
-        top = self.score_val.amax() + 1.0
-        if self.window:
-            self.score_val[..., -self.window :] = top
-        if self.prefix == "keep":
-            self.score_val[..., : self.prefix_length] = top
-        elif self.prefix == "evict":
-            self.score_val[..., self.n_sink : self.prefix_length] = float("-inf")
-        self.score_val[..., : self.n_sink] = top + 1.0
         modules = _modules(model)
         scored = [m for m in modules if not is_sliding(m)]
-        scores = self.score_val[[int(m.layer_idx) for m in scored], 0]  # (layers, kv heads, n): batch 1
+        layers = [int(m.layer_idx) for m in scored]
+        scores = self._placed(self.score_val[layers, 0])  # (layers, kv heads, n): batch 1
         per_layer, n = scores[0].numel(), scores.shape[-1]
         if self.layerwise:
             counts = [int(per_layer * self.compression_ratio)] * len(scored)
         else:
-            pruned = torch.topk(-scores.flatten(), int(scores.numel() * self.compression_ratio)).indices
+            ranked = (
+                scores
+                if self.budget == "rc"
+                else self._placed(torch.stack([self._attention[i][0] for i in layers]))
+            )
+            pruned = torch.topk(-ranked.flatten(), int(ranked.numel() * self.compression_ratio)).indices
             counts = torch.bincount(pruned // per_layer, minlength=len(scored)).tolist()
         for module in modules:
             module.masked_key_indices = None  # a sliding-window layer is left whole
@@ -175,6 +203,12 @@ class RCZipPress(KVzipPress):
             index = torch.topk(-layer_scores.flatten(), count).indices.cpu()
             batch = torch.zeros(count, dtype=torch.long)
             module.masked_key_indices = (batch, index // n, index % n)
+
+
+def _per_kv_head(scores: torch.Tensor, layer) -> torch.Tensor:
+    """``(b, query heads, n)`` scores as ``(b, KV heads, n)``: the max over each KV head's query heads."""
+    b, heads, n = scores.shape
+    return scores.reshape(b, layer.num_kv_heads, heads // layer.num_kv_heads, n).amax(2)
 
 
 def _modules(model: nn.Module) -> list[nn.Module]:
