@@ -8,13 +8,20 @@
 #                                                         # refuses the model)
 #   MODELS=smollm2-135m-instruct benchmarks/kv/zip.sh     # SmolLM2: the kvzip-subset's samples (10
 #                                                         # needle, 10 multikey), where KVzip ran
+#   MODELS=smollm2-135m-instruct PER_TASK=34 benchmarks/kv/zip.sh
+#                                                         # SmolLM2, the whole class in one run: 34
+#                                                         # needle and 34 multikey per setting,
+#                                                         # rcstat-zip beside KVzip and KVzip+ live
+#                                                         # (<setting>/kvzip-class/)
 source "$(dirname "$0")/extra.sh"
 for model in ${MODELS:-gemma-3-270m}; do
   for setting in query-aware query-agnostic; do
     if [ "$model" = gemma-3-270m ]; then
       extra rcstat-zip "$model" "$six" 17 none,rcstat-zip "$setting" &
-    else
+    elif [ "${PER_TASK:-10}" = 10 ]; then
       extra rcstat-zip "$model" needle,multikey 10 none,rcstat-zip "$setting" &
+    else
+      extra kvzip-class "$model" needle,multikey "$PER_TASK" none,kvzip,kvzip+,rcstat-zip "$setting" &
     fi
   done
   wait
