@@ -25,13 +25,10 @@ from rcstat.evaluation.attribution.support import overlaps, pair, with_overlap
 from rcstat.evaluation.attribution.support_summary import (
     RESAMPLES,
     SEED,
-    Sentences,
-    auroc_rows,
     describe,
-    draws,
-    gate_rows,
     held_out_blocks,
     summarise_support,
+    text_blocks,
 )
 from rcstat.evaluation.provenance import git_commit
 from rcstat.options import DEFAULT_CITE_OVERLAP, DEFAULT_CITE_SUPPORT
@@ -183,22 +180,12 @@ def backfill(header: dict, records: list[dict]) -> list[dict]:
 def text_only(rule: dict) -> dict[str, dict]:
     """The overlap term of ``rule`` on the slices no run has logged (:data:`TEXT_ONLY`), each and
     pooled: backed sentences kept, cites nothing, AUROC (text only)."""
-    term = {"overlap": rule["overlap"]}
     slices = {}
     for dataset, skip, limit in TEXT_ONLY:
         examples = load_examples(dataset, ROOT / DATA[dataset], limit, skip).examples
         name = f"{dataset} dev {skip + 1}–{skip + len(examples)}"
         slices[name] = [overlaps(e, o) for e, o in zip(examples, pair(examples), strict=True)]
-    slices["pooled"] = [r for rs in list(slices.values()) for r in rs]
-    out = {}
-    for name, results in slices.items():
-        sentences, weights = Sentences.of(results), draws(len(results))
-        out[name] = {
-            "examples": len(results),
-            "auroc": auroc_rows(sentences, term, weights),
-            "gate": gate_rows(sentences, term, weights),
-        }
-    return out
+    return text_blocks(slices, {"overlap": rule["overlap"]})
 
 
 def main() -> None:

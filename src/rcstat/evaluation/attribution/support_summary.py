@@ -204,27 +204,43 @@ def candidate_rows(sentences: Sentences, fitted: list[dict], weights: np.ndarray
     ]
 
 
-def held_out_blocks(
-    held_out: dict[str, Sequence[dict]], rule: dict[str, float], previous: dict[str, float]
-) -> dict[str, dict]:
-    """On each held-out slice and on them pooled: AUROC of ``rule``'s margin and of ``previous``'s per
-    kind, "cites nothing" under both, and citations with no gate, the previous rule and ``rule``."""
-    slices = dict(held_out)
-    if len(held_out) > 1:
-        slices["pooled"] = [r for rs in held_out.values() for r in rs]
-    gates = {"off": None, "previous": previous, "chosen": rule}
+def _pooled(slices: dict[str, Sequence[dict]]) -> dict[str, Sequence[dict]]:
+    """``slices`` and, when there are several, all of them pooled."""
+    if len(slices) < 2:
+        return dict(slices)
+    return {**slices, "pooled": [r for rs in slices.values() for r in rs]}
+
+
+def text_blocks(slices: dict[str, Sequence[dict]], rule: dict[str, float]) -> dict[str, dict]:
+    """On each slice and on them pooled: AUROC of ``rule``'s margin per kind and "cites nothing" under
+    it (records of any statistics ``rule`` names, such as text-only overlaps; no citations)."""
     out = {}
-    for name, results in slices.items():
+    for name, results in _pooled(slices).items():
         sentences, weights = Sentences.of(results), draws(len(results))
         out[name] = {
             "examples": len(results),
             "auroc": auroc_rows(sentences, rule, weights),
-            "auroc_previous": auroc_rows(sentences, previous, weights),
             "gate": gate_rows(sentences, rule, weights),
-            "gate_previous": gate_rows(sentences, previous, weights),
-            "citations": citation_rows(results, gates),
         }
     return out
+
+
+def held_out_blocks(
+    held_out: dict[str, Sequence[dict]], rule: dict[str, float], previous: dict[str, float]
+) -> dict[str, dict]:
+    """On each held-out slice and on them pooled: :func:`text_blocks` of ``rule`` and of ``previous``,
+    and citations with no gate, the previous rule and ``rule``."""
+    gates = {"off": None, "previous": previous, "chosen": rule}
+    before = text_blocks(held_out, previous)
+    return {
+        name: {
+            **block,
+            "auroc_previous": before[name]["auroc"],
+            "gate_previous": before[name]["gate"],
+            "citations": citation_rows(_pooled(held_out)[name], gates),
+        }
+        for name, block in text_blocks(held_out, rule).items()
+    }
 
 
 def summarise_support(
