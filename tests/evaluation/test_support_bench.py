@@ -260,7 +260,10 @@ def test_overlaps_are_those_of_each_backed_sentence_and_probe_and_pairs_refuse_s
     assert kinds == ["swap-number", "other-topic"]
     assert found["unbacked"][1]["overlap"] == 0.0  # honey, never, spoils, egypt: none in a's context
     assert 0 < found["unbacked"][0]["overlap"] < 1  # the swapped year is not in the context
-    logged = {"backed": [{"drops": [0.1]}], "unbacked": [{"drops": [0.2]}, {"drops": [0.3]}]}
+    logged = {
+        "backed": [{"drops": [0.1]}],
+        "unbacked": [{"kind": k, "drops": [d]} for k, d in zip(kinds, (0.2, 0.3), strict=True)],
+    }
     extended = bench.with_overlap(a, b, logged)
     assert [s["overlap"] for s in extended["unbacked"]] == [u["overlap"] for u in found["unbacked"]]
     assert extended["backed"][0]["drops"] == [0.1] and "overlap" not in logged["backed"][0]
