@@ -13,11 +13,16 @@
 #                                                         # needle and 34 multikey per setting,
 #                                                         # rcstat-zip beside KVzip and KVzip+ live
 #                                                         # (<setting>/kvzip-class/)
+#   MODELS=smollm2-135m-instruct PER_TASK=17 KVGRAD=1 benchmarks/kv/zip.sh
+#                                                         # KVgrad live on the first 17 needle and 17
+#                                                         # multikey of those (<setting>/kvgrad/)
 source "$(dirname "$0")/extra.sh"
 for model in ${MODELS:-gemma-3-270m}; do
   for setting in query-aware query-agnostic; do
     if [ "$model" = gemma-3-270m ]; then
       extra rcstat-zip "$model" "$six" 17 none,rcstat-zip "$setting" &
+    elif [ -n "${KVGRAD:-}" ]; then
+      extra kvgrad "$model" needle,multikey "$PER_TASK" none,kvgrad "$setting" &
     elif [ "${PER_TASK:-10}" = 10 ]; then
       extra rcstat-zip "$model" needle,multikey 10 none,rcstat-zip "$setting" &
     else
