@@ -13,9 +13,9 @@
 #                                                         # needle and 34 multikey per setting,
 #                                                         # rcstat-zip beside KVzip and KVzip+ live
 #                                                         # (<setting>/kvzip-class/)
-#   MODELS=smollm2-135m-instruct PER_TASK=17 KVGRAD=1 benchmarks/kv/zip.sh
-#                                                         # KVgrad live on the first 17 needle and 17
-#                                                         # multikey of those (<setting>/kvgrad/)
+#   MODELS=smollm2-135m-instruct PER_TASK=34 KVGRAD=1 benchmarks/kv/zip.sh
+#                                                         # KVgrad live on the same 34 needle and 34
+#                                                         # multikey (<setting>/kvgrad/)
 source "$(dirname "$0")/extra.sh"
 for model in ${MODELS:-gemma-3-270m}; do
   for setting in query-aware query-agnostic; do
