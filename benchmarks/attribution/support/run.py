@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
+from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.data import load_examples
-from rcstat.evaluation.attribution.support import run_support_bench
+from rcstat.evaluation.attribution.support import pair, run_support_bench
 from rcstat.evaluation.provenance import git_commit
 from rcstat.evaluation.runlog import records
 from rcstat.models.loading import load_model, model_name
@@ -37,10 +38,10 @@ PATHS = (
 def main(dataset: str, data: str, skip: int, limit: int, log: str, earlier: str | None = None) -> None:
     torch.set_num_threads(1)
     examples = load_examples(dataset, data, limit, skip).examples
-    others = examples[len(examples) // 2 :] + examples[: len(examples) // 2]
-    for number, (example, other) in enumerate(zip(examples, others, strict=True), start=skip + 1):
-        if example.query == other.query or set(example.chunks) & set(other.chunks):
-            sys.exit(f"example {number}: its other topic shares its question or a passage; change LIMIT")
+    try:
+        others = pair(examples)
+    except RCStatError as err:
+        sys.exit(f"{err} (0-based in the slice); change LIMIT")
     if (
         earlier
         and json.loads(Path(earlier).read_text(encoding="utf-8").partition("\n")[0])["margin"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from rcstat.attribution.attributor import Attribution, Attributor
 from rcstat.attribution.sources import Source, sentence_spans
-from rcstat.attribution.support import overlap, sentence_support
+from rcstat.attribution.support import content_words, overlap, sentence_support
 from rcstat.errors import RCStatError
 from rcstat.options import (
     DEFAULT_CITE_MARGIN,
@@ -217,9 +217,9 @@ def cite(
             for span, scores in scored
         ]
         measured = list(sentence_support(attributor.model, attributor.tokenizer, result, cuts))
-    sentences = []
+    held, sentences = content_words(result.context), []
     for ((a, b), scores), (backing, low) in zip(scored, measured, strict=True):
-        shared = overlap(result.response[a:b], result.context)
+        shared = overlap(result.response[a:b], held)
         backed = (
             (backing is None or backing >= min_support)
             and (min_logprob is None or low is None or low >= min_logprob)

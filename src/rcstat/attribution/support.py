@@ -106,11 +106,13 @@ def content_words(text: str) -> set[str]:
     return {w.casefold() for w in _WORD.findall(text) if len(w) >= MIN_WORD or any(c.isdigit() for c in w)}
 
 
-def overlap(sentence: str, context: str) -> float:
-    """The share of ``sentence``'s content words (:func:`content_words`) that ``context`` holds; 1.0
-    for a sentence with none. Cost: linear in the two texts."""
+def overlap(sentence: str, context: str | set[str]) -> float:
+    """The share of ``sentence``'s content words (:func:`content_words`) that ``context`` holds (its
+    text, or its content words computed once for many sentences); 1.0 for a sentence with none. Cost:
+    linear in the texts read."""
     words = content_words(sentence)
-    return len(words & content_words(context)) / len(words) if words else 1.0
+    held = context if isinstance(context, set) else content_words(context)
+    return len(words & held) / len(words) if words else 1.0
 
 
 LOW_TOKENS = 3  # the least likely tokens whose mean log-probability is a sentence's low log-probability

@@ -22,7 +22,13 @@ import torch
 from rcstat.attribution.attributor import Attributor
 from rcstat.attribution.citations import candidates, choose, sentence_scores
 from rcstat.attribution.sources import sentence_spans
-from rcstat.attribution.support import null_task, overlap, response_logprobs, token_logprobs
+from rcstat.attribution.support import (
+    content_words,
+    null_task,
+    overlap,
+    response_logprobs,
+    token_logprobs,
+)
 from rcstat.errors import RCStatError
 from rcstat.evaluation.attribution.citations import sentence_gold
 from rcstat.evaluation.attribution.data import Example
@@ -83,7 +89,7 @@ def pair(examples: Sequence[Example]) -> list[Example]:
 def overlaps(example: Example, other: Example) -> dict:
     """The text-only record of ``example``: the :func:`rcstat.attribution.support.overlap` of each
     backed sentence and of each unbacked probe (kind, text) with the context; no model."""
-    context = "\n".join(example.chunks)
+    context = content_words("\n".join(example.chunks))
     spans = [s for s in sentence_spans(example.response) if sentence_gold(example, *s)]
     return {
         "backed": [{"overlap": overlap(example.response[a:b], context)} for a, b in spans],
